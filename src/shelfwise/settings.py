@@ -1,0 +1,184 @@
+"""One typed settings object for the whole platform.
+
+Read from (highest priority first) keyword arguments, ``SHELFWISE_*`` environment variables,
+a ``shelfwise.toml`` file (``SHELFWISE_CONFIG`` names another one), and the defaults below.
+Every backend is named by a URL; an unset URL means the embedded default inside the workspace.
+Nothing here touches the disk: :class:`shelfwise.workspace.Workspace` creates what is needed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PLACEHOLDER_SECRET = "change-me"
+
+# Accepted URL schemes per backend: the first of each list is the embedded default.
+ANALYTIC_SCHEMES = ("duckdb",)
+OPERATIONAL_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
+TRACKING_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "file", "http", "https")
+KEY_VALUE_SCHEMES = ("memory", "redis", "rediss")
+
+
+def _scheme(url: str) -> str:
+    return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
+def _check_scheme(field: str, url: str | None, allowed: tuple[str, ...]) -> None:
+    if url is None:
+        return
+    if _scheme(url) not in allowed:
+        raise ValueError(
+            f"{field}={url!r}: unsupported URL scheme; expected one of "
+            + ", ".join(f"{s}://" for s in allowed)
+        )
+
+
+class Settings(BaseSettings):
+    """Where shelfwise keeps its data and which backend serves each concern."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SHELFWISE_",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    workspace: Path = Field(
+        default=Path("shelfwise-workspace"),
+        description="Folder holding the embedded stores, artefacts and logs.",
+    )
+    analytic_url: str | None = Field(
+        default=None, description="DuckDB file for typed tables; default <workspace>/analytic.duckdb"
+    )
+    operational_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of lifecycle tables; default sqlite:///<workspace>/operational.db",
+    )
+    tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking store; default sqlite:///<workspace>/mlflow.db"
+    )
+    registry_uri: str | None = Field(
+        default=None, description="MLflow model registry; default: the tracking URI"
+    )
+    artifact_location: str | None = Field(
+        default=None, description="MLflow artefact root; default <workspace>/mlartifacts"
+    )
+    online_store_url: str = Field(default="memory://", description="memory:// or redis://host:port/db")
+    cache_url: str = Field(default="memory://", description="memory:// or redis://host:port/db")
+    datasets: Path | None = Field(
+        default=None,
+        description="Folder of benchmark datasets; default ../shared/datasets when it exists",
+    )
+    secret_key: SecretStr = Field(default=SecretStr(PLACEHOLDER_SECRET))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("SHELFWISE_CONFIG", "shelfwise.toml"))
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+        )
+
+    @field_validator("workspace")
+    @classmethod
+    def _absolute_workspace(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _check_backends(self) -> Settings:
+        _check_scheme("analytic_url", self.analytic_url, ANALYTIC_SCHEMES)
+        _check_scheme("operational_url", self.operational_url, OPERATIONAL_SCHEMES)
+        _check_scheme("tracking_uri", self.tracking_uri, TRACKING_SCHEMES)
+        _check_scheme("registry_uri", self.registry_uri, TRACKING_SCHEMES)
+        _check_scheme("online_store_url", self.online_store_url, KEY_VALUE_SCHEMES)
+        _check_scheme("cache_url", self.cache_url, KEY_VALUE_SCHEMES)
+        secret = self.secret_key.get_secret_value()
+        if self.environment == "production" and secret == PLACEHOLDER_SECRET:
+            raise ValueError(
+                "secret_key: the placeholder secret is refused in production; "
+                "set SHELFWISE_SECRET_KEY"
+            )
+        return self
+
+    # Resolved URLs: the embedded default where nothing was configured.
+    @property
+    def analytic(self) -> str:
+        return self.analytic_url or f"duckdb:///{self.workspace / 'analytic.duckdb'}"
+
+    @property
+    def operational(self) -> str:
+        return self.operational_url or f"sqlite:///{self.workspace / 'operational.db'}"
+
+    @property
+    def tracking(self) -> str:
+        return self.tracking_uri or f"sqlite:///{self.workspace / 'mlflow.db'}"
+
+    @property
+    def registry(self) -> str:
+        return self.registry_uri or self.tracking
+
+    @property
+    def artifacts(self) -> str:
+        return self.artifact_location or str(self.workspace / "mlartifacts")
+
+    @property
+    def datasets_dir(self) -> Path | None:
+        """The benchmark datasets folder, or None when none is configured or found."""
+        if self.datasets is not None:
+            return self.datasets.expanduser().resolve()
+        for candidate in (Path("../shared/datasets"), Path("shared/datasets")):
+            if candidate.is_dir():
+                return candidate.resolve()
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        """Resolved settings without secrets, for `shelfwise doctor` and logs."""
+        return {
+            "environment": self.environment,
+            "workspace": str(self.workspace),
+            "analytic": self.analytic,
+            "operational": _hide_password(self.operational),
+            "tracking": _hide_password(self.tracking),
+            "registry": _hide_password(self.registry),
+            "artifacts": self.artifacts,
+            "online_store": _hide_password(self.online_store_url),
+            "cache": _hide_password(self.cache_url),
+            "datasets": str(self.datasets_dir) if self.datasets_dir else None,
+        }
+
+
+def _hide_password(url: str) -> str:
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+
+
+def duckdb_path(url: str) -> str:
+    """The file path (or ':memory:') of a duckdb:/// URL."""
+    if _scheme(url) != "duckdb":
+        raise ValueError(f"not a duckdb URL: {url!r}")
+    # As with SQLAlchemy's sqlite URLs: duckdb:///relative, duckdb:////absolute.
+    path = url.split("://", 1)[1]
+    path = path[1:] if path.startswith("/") else path
+    return path or ":memory:"
