@@ -1,0 +1,80 @@
+"""Fixtures shared by every test tier.
+
+Service tests never skip: when PostgreSQL or Redis cannot be reached the fixture fails with the
+URL it tried, so a CI run without its services fails loudly (`.ci/run` starts them first).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shelfwise.settings import Settings
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+POSTGRES_URL = os.environ.get(
+    "SHELFWISE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("SHELFWISE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+DATASETS = Path(
+    os.environ.get("SHELFWISE_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets")
+)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Embedded defaults in a fresh workspace."""
+    return Settings(workspace=tmp_path / "workspace")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    import sqlalchemy as sa
+
+    schema = f"sw_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as error:
+        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {error.orig}")
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis URL on a test database, flushed before and after."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.flushdb()
+    except redis.exceptions.ConnectionError as error:
+        pytest.fail(f"Redis is not reachable at {REDIS_URL}: {error}")
+    try:
+        yield REDIS_URL
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def datasets_dir() -> Path:
+    """../shared/datasets (or SHELFWISE_DATASETS); data tests fail clearly when it is missing."""
+    if not DATASETS.is_dir():
+        pytest.fail(f"benchmark datasets not found at {DATASETS}; set SHELFWISE_DATASETS")
+    return DATASETS
