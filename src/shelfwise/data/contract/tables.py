@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from shelfwise.data.contract._spec import Column, DType, RowRule, Table
 
-S, I, F, B, T, D, J = (
+S, N, F, B, T, D, J = (  # text, integer, float, boolean, timestamp, date, JSON
     DType.STRING,
     DType.INTEGER,
     DType.FLOAT,
@@ -301,7 +301,7 @@ BANDIT_LOGS = Table(
         Column("logged_at", T, required=True),
         Column("policy", S, required=True),
         Column("action", S, required=True),
-        Column("position", I, minimum=0),
+        Column("position", N, minimum=0),
         Column("propensity", F, required=True, minimum=0, maximum=1, exclusive_minimum=True),
         Column("reward", F, required=True),
         Column("context", J),
