@@ -1,0 +1,1 @@
+"""Alembic migrations of the operational tables, run by :class:`OperationalDatabase`."""
