@@ -24,7 +24,9 @@ POSTGRES_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("SHELFWISE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 DATASETS = Path(
-    os.environ.get("SHELFWISE_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets")
+    os.environ.get(
+        "SHELFWISE_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"
+    )
 )
 
 

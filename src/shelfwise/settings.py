@@ -58,7 +58,8 @@ class Settings(BaseSettings):
         description="Folder holding the embedded stores, artefacts and logs.",
     )
     analytic_url: str | None = Field(
-        default=None, description="DuckDB file for typed tables; default <workspace>/analytic.duckdb"
+        default=None,
+        description="DuckDB file for typed tables; default <workspace>/analytic.duckdb",
     )
     operational_url: str | None = Field(
         default=None,
@@ -73,7 +74,9 @@ class Settings(BaseSettings):
     artifact_location: str | None = Field(
         default=None, description="MLflow artefact root; default <workspace>/mlartifacts"
     )
-    online_store_url: str = Field(default="memory://", description="memory:// or redis://host:port/db")
+    online_store_url: str = Field(
+        default="memory://", description="memory:// or redis://host:port/db"
+    )
     cache_url: str = Field(default="memory://", description="memory:// or redis://host:port/db")
     datasets: Path | None = Field(
         default=None,

@@ -1,0 +1,3 @@
+from shelfwise.cli import main
+
+main()

@@ -1,0 +1,106 @@
+"""The command line as a user meets it: JSON last lines, truthful doctor, clear refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shelfwise.cli import app
+
+runner = CliRunner()
+
+
+def last_json(output: str) -> dict[str, object]:
+    result: dict[str, object] = json.loads(output.strip().splitlines()[-1])
+    return result
+
+
+def test_init_then_ingest_prints_counts_as_the_last_line(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    assert runner.invoke(app, ["init", "-w", str(workspace)]).exit_code == 0
+    products = tmp_path / "products.csv"
+    products.write_text("sku,title,price\nA,milk,1.0\nB,bread,-1\nA,milk again,2\n")
+    result = runner.invoke(app, ["ingest", "products", str(products), "-w", str(workspace)])
+    assert result.exit_code == 0, result.output
+    summary = last_json(result.stdout)
+    assert summary["table"] == "products"
+    assert (summary["rows_in"], summary["accepted"], summary["quarantined"]) == (3, 1, 2)
+    assert summary["reasons"] == {"price: negative": 1, "duplicate key in this source": 1}
+
+
+def test_missing_required_column_is_refused_by_name(tmp_path: Path) -> None:
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_id,customer_ref\n1,c1\n")
+    result = runner.invoke(app, ["ingest", "orders", str(orders), "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 1
+    assert "lacks required column(s) ordered_at" in last_json(result.stdout)["error"]
+
+
+def test_ingest_reads_a_sql_query(tmp_path: Path) -> None:
+    import sqlite3
+
+    database = tmp_path / "shop.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE catalogue (code TEXT, name TEXT)")
+        connection.executemany("INSERT INTO catalogue VALUES (?, ?)", [("X", "tea"), ("Y", None)])
+    result = runner.invoke(
+        app,
+        ["ingest", "products", "--sql", "SELECT code AS sku, name AS title FROM catalogue",
+         "--url", f"sqlite:///{database}", "-w", str(tmp_path / "ws")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert last_json(result.stdout)["accepted"] == 2
+
+
+def test_doctor_tells_the_truth_about_an_unreachable_redis(tmp_path: Path) -> None:
+    env = {"SHELFWISE_ONLINE_STORE_URL": "redis://127.0.0.1:1/0"}
+    result = runner.invoke(app, ["doctor", "-w", str(tmp_path / "ws")], env=env)
+    assert result.exit_code == 1
+    checks = {c["name"]: c for c in last_json(result.stdout)["checks"]}  # type: ignore[attr-defined]
+    assert checks["online store"]["ok"] is False
+    assert "not reachable" in checks["online store"]["detail"]
+    assert checks["cache"]["ok"] is True
+
+
+@pytest.mark.service
+def test_doctor_reaches_real_postgresql_and_redis(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    env = {
+        "SHELFWISE_OPERATIONAL_URL": postgres_url,
+        "SHELFWISE_ONLINE_STORE_URL": redis_url,
+        "SHELFWISE_CACHE_URL": redis_url,
+    }
+    workspace = ["-w", str(tmp_path / "ws")]
+    assert runner.invoke(app, ["init", *workspace], env=env).exit_code == 0
+    result = runner.invoke(app, ["doctor", *workspace], env=env)
+    checks = {c["name"]: c for c in last_json(result.stdout)["checks"]}  # type: ignore[attr-defined]
+    for name in ("operational database", "online store", "cache", "analytic store"):
+        assert checks[name]["ok"], checks[name]
+    assert "Redis" in checks["online store"]["detail"]
+
+
+@pytest.mark.data
+def test_quickstart_builds_the_complete_journey_workspace(tmp_path: Path) -> None:
+    """The README's main command, as a subprocess, on a fresh workspace."""
+    env = {**os.environ, "SHELFWISE_WORKSPACE": str(tmp_path / "ws")}
+    command = [sys.executable, "-m", "shelfwise", "quickstart", "--no-serve"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = last_json(done.stdout)
+    assert summary["ok"] is True
+    tables = summary["tables"]
+    assert isinstance(tables, dict)
+    assert tables["customer_records"] == 2_469
+    assert tables["products"] == 92_331
+    assert tables["order_lines"] + 4_836 == 1_469_307
+    assert summary["quarantined"]["order_lines"] == {"sku: unknown (not in products)": 4_836}
+    again = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert again.returncode == 0
+    assert "already loaded" in again.stderr
