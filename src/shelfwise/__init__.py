@@ -21,7 +21,17 @@ _EXPORTS = {
     "TABLES": "shelfwise.data.contract",
     "get_table": "shelfwise.data.contract",
 }
-__all__ = [*sorted(_EXPORTS), "__version__"]
+__all__ = [
+    "TABLES",
+    "AnalyticStore",
+    "ContractError",
+    "IngestReport",
+    "Settings",
+    "Workspace",
+    "__version__",
+    "get_table",
+    "ingest",
+]
 
 if TYPE_CHECKING:
     from shelfwise.data.contract import TABLES, get_table

@@ -58,9 +58,11 @@ def test_unknown_status_is_refused(tracker: Tracker) -> None:
 
 def test_check_is_truthful(tmp_path: Path) -> None:
     ok, detail = Tracker(f"sqlite:///{tmp_path}/x/mlflow.db", "", str(tmp_path)).check()
-    assert ok and "not created yet" in detail
+    assert ok
+    assert "not created yet" in detail
     ok, detail = Tracker("http://127.0.0.1:1", "", str(tmp_path)).check()
-    assert not ok and "not reachable" in detail
+    assert not ok
+    assert "not reachable" in detail
 
 
 def test_tracking_benchmark_smoke(settings: Settings) -> None:

@@ -96,19 +96,21 @@ class Tracker:
         import mlflow
 
         experiment_id = self.experiment_id(experiment)
-        with self._fluent_uris():
-            with mlflow.start_run(
+        with (
+            self._fluent_uris(),
+            mlflow.start_run(
                 experiment_id=experiment_id, run_name=run_name, tags=dict(tags or {})
-            ) as run:
-                mlflow.log_params(dict(params))
-                mlflow.log_metrics(dict(metrics))
-                info = mlflow.pyfunc.log_model(
-                    name="model",
-                    loader_module=PYFUNC_LOADER,
-                    data_path=str(model_dir),
-                    pip_requirements=[f"shelfwise=={__version__}"],
-                    signature=signature,
-                )
+            ) as run,
+        ):
+            mlflow.log_params(dict(params))
+            mlflow.log_metrics(dict(metrics))
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                loader_module=PYFUNC_LOADER,
+                data_path=str(model_dir),
+                pip_requirements=[f"shelfwise=={__version__}"],
+                signature=signature,
+            )
         return TrainingRecord(run.info.run_id, info.model_uri, experiment_id)
 
     def register(self, name: str, record: TrainingRecord, status: str = "candidate") -> str:
