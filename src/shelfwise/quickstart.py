@@ -59,6 +59,7 @@ class QuickstartReport:
         data = asdict(self)
         data["ok"] = self.ok
         data["quarantined"] = self.quarantined
+        data["skipped"] = [item.name for item in self.loaded if item.skipped]
         return data
 
 
@@ -115,7 +116,7 @@ def _check_expected(report: QuickstartReport) -> None:
         report.checks[f"{name} rows"] = {"ok": seen == expected, "seen": seen, "expected": expected}
     for item in report.loaded:
         balanced = item.rows_in == item.accepted + item.quarantined
-        report.checks[f"{item.source}: rows in = accepted + quarantined"] = {
+        report.checks[f"{item.name}: rows in = accepted + quarantined"] = {
             "ok": balanced,
             "rows_in": item.rows_in,
             "accepted": item.accepted,
