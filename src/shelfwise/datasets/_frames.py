@@ -4,25 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
-from pandas.api.extensions import ExtensionDtype
 
-from shelfwise.data.contract import DType, get_table
+from shelfwise.data.frames import CONTRACT_DTYPES, contract_frame, json_records
 
-# How each logical contract type is held in a pandas frame. DATE columns are datetime64 at
-# midnight, so that every time in a mapped frame is a naive-UTC datetime64.
-CONTRACT_DTYPES: dict[DType, ExtensionDtype | np.dtype[Any]] = {
-    DType.STRING: pd.StringDtype(),
-    DType.INTEGER: pd.Int64Dtype(),
-    DType.FLOAT: np.dtype("float64"),
-    DType.BOOLEAN: pd.BooleanDtype(),
-    DType.TIMESTAMP: np.dtype("datetime64[ns]"),
-    DType.DATE: np.dtype("datetime64[ns]"),
-    DType.JSON: pd.StringDtype(),
-}
+__all__ = ["CONTRACT_DTYPES", "contract_frame", "json_records"]  # re-exported for the modules here
 
 
 def read_csv_typed(
@@ -45,56 +32,6 @@ def read_csv_typed(
         dtype = pd.api.types.pandas_dtype(more_columns)
         for name in columns[len(expected) :]:
             frame[name] = frame[name].astype(dtype)
-    return frame
-
-
-def json_records(frame: pd.DataFrame, *, null_if_empty: bool = True) -> pd.Series:
-    """One JSON object (as text) per row of ``frame``, keyed by its column names.
-
-    Built by pandas' C encoder, not a Python loop. Missing values are ``null``; a row whose
-    values are all missing gives a missing object when ``null_if_empty``. The encoder writes
-    ``/`` as ``\\/``, which is valid JSON and decodes to ``/``.
-    """
-    if frame.empty:
-        return pd.Series(pd.NA, index=frame.index, dtype="string")
-    text = frame.to_json(
-        orient="records", lines=True, force_ascii=False, double_precision=15, date_format="iso"
-    )
-    # Newlines inside values are escaped by the encoder, so each line is one record.
-    lines = text.rstrip("\n").split("\n")
-    records = pd.Series(lines, index=frame.index, dtype="string")
-    if null_if_empty:
-        records = records.where(frame.notna().any(axis=1))
-    return records
-
-
-def contract_frame(table: str, values: Mapping[str, object], length: int) -> pd.DataFrame:
-    """A frame with exactly the columns of contract ``table``, in contract order.
-
-    ``values`` maps column names to a Series of ``length`` rows or a scalar for every row;
-    columns not given are missing. Each column is cast to its contract dtype
-    (:data:`CONTRACT_DTYPES`), and duplicated keys are refused.
-    """
-    spec = get_table(table)
-    unknown = sorted(set(values) - set(spec.column_names))
-    if unknown:
-        raise ValueError(f"table {table} has no columns {unknown}")
-    index = pd.RangeIndex(length)
-    columns: dict[str, pd.Series] = {}
-    for column in spec.columns:
-        dtype = CONTRACT_DTYPES[column.dtype]
-        value = values.get(column.name)
-        if isinstance(value, pd.Series):
-            if len(value) != length:
-                raise ValueError(f"{table}.{column.name}: {len(value)} values for {length} rows")
-            series = value.reset_index(drop=True).astype(dtype)
-        else:
-            series = pd.Series(value, index=index, dtype=dtype)
-        columns[column.name] = series
-    frame = pd.DataFrame(columns, index=index)
-    duplicated = frame.duplicated(list(spec.key))
-    if duplicated.any():
-        raise ValueError(f"{table}: {int(duplicated.sum())} rows repeat a key {spec.key}")
     return frame
 
 

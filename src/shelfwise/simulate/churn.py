@@ -20,7 +20,7 @@ import pandas as pd
 from shelfwise.simulate._frames import (
     SECONDS_PER_DAY,
     contract_frame,
-    json_rows,
+    json_records,
     numbered,
     seconds,
     to_ns,
@@ -146,7 +146,7 @@ def simulate_churn(
             "loyalty_id": refs,
             "created_at": truth["signup_at"],
             "updated_at": truth["signup_at"],
-            "attributes": json_rows(covariates.drop(columns="customer_ref")),
+            "attributes": json_records(covariates.drop(columns="customer_ref")),
         },
         n,
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from shelfwise.simulate._frames import hex_ids, json_rows, masked
+from shelfwise.simulate._frames import hex_ids, json_records, masked
 from shelfwise.simulate.noise import NICKNAMES, STREET_SUFFIXES
 
 REFERENCE_DATE = pd.Timestamp("2017-01-01")
@@ -127,7 +127,7 @@ def simulate_people(
             "loyalty_id": loyalty.astype(str).astype(object),
             "device_ids": _devices(rng, household, config),
             "home_ip": _ips(rng, n_households)[household],
-            "attributes": json_rows(extra.drop(columns="person_id")),
+            "attributes": json_records(extra.drop(columns="person_id")),
         }
     )
     for column in PEOPLE_COLUMNS:
