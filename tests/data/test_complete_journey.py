@@ -51,7 +51,8 @@ def test_sensitive_categories_and_demographics_are_mapped(loaded: dict[str, obje
     sensitive = dict(
         store.execute("SELECT sensitive_category, count(*) FROM products GROUP BY 1")
     )
-    assert sensitive["age_restricted"] > 3_000 and sensitive["health"] > 1_500
+    assert sensitive["age_restricted"] > 3_000
+    assert sensitive["health"] > 1_500
     with_demographics = store.execute(
         "SELECT count(*) FROM customer_records WHERE attributes IS NOT NULL"
     )

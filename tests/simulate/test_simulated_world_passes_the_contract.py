@@ -1,4 +1,4 @@
-"""What the simulator writes is what the contract accepts: no row of a simulated world is refused."""
+"""What the simulator writes, the contract accepts: no row of a simulated world is refused."""
 
 from __future__ import annotations
 
