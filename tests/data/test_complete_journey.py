@@ -48,9 +48,7 @@ def test_real_data_problems_are_quarantined_with_reasons(loaded: dict[str, objec
 def test_sensitive_categories_and_demographics_are_mapped(loaded: dict[str, object]) -> None:
     store = loaded["store"]
     assert isinstance(store, AnalyticStore)
-    sensitive = dict(
-        store.execute("SELECT sensitive_category, count(*) FROM products GROUP BY 1")
-    )
+    sensitive = dict(store.execute("SELECT sensitive_category, count(*) FROM products GROUP BY 1"))
     assert sensitive["age_restricted"] > 3_000
     assert sensitive["health"] > 1_500
     with_demographics = store.execute(
