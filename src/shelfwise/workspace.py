@@ -85,6 +85,7 @@ class Workspace:
         self.settings.workspace.mkdir(parents=True, exist_ok=True)
         self.analytic.create_tables()
         self.operational.upgrade()
+        self.tracker.ensure_store()
         tracking_ok, tracking_detail = self.tracker.check()
         return {
             "workspace": str(self.settings.workspace),

@@ -1,200 +1,331 @@
-"""The tracker: MLflow runs, logged models and registry versions for every model family."""
+"""The MLflow adapter: runs, logged models and registry versions for any model family.
+
+Everything goes through one ``MlflowClient`` bound to the configured URIs, never through
+MLflow's process-wide "current tracking URI", so two trackers in one process cannot write to
+each other's store. Logging is fast by construction: the model is saved by
+:mod:`shelfwise.persistence <shelfwise.models.persistence>` and wrapped with explicit pip
+requirements, an explicit signature and the family's own input example, so MLflow neither
+infers requirements (seconds, in a subprocess) nor pickles anything.
+"""
 
 from __future__ import annotations
 
 import os
-import urllib.request
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shelfwise import __version__
+import shelfwise
+from shelfwise.models.base import Estimator, Evaluation
 from shelfwise.settings import Settings
+from shelfwise.tracking._logged_model import log_dataset, log_model
+from shelfwise.tracking._store_check import check_store, sqlite_path
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
-    from mlflow.models import ModelSignature
 
-CHAMPION, CHALLENGER = "champion", "challenger"
-MODEL_STATUSES = ("candidate", "challenger", "champion", "experimental", "archived")
-STATUS_TAG = "shelfwise.status"
-PYFUNC_LOADER = "shelfwise.tracking.pyfunc"
-CHECK_TIMEOUT_S = 3.0
+# Registry states as in shelfwise.ops.states.RegistryState: aliases point at one version each,
+# the status tag marks every other version.
+ALIASES = ("champion", "challenger")
+STATUSES = ("candidate", "experimental", "archived")
+STATUS_TAG = "status"
+FAMILY_TAG = "shelfwise.family"
+VERSION_TAG = "shelfwise.version"
+PRIMARY_METRIC_TAG = "shelfwise.primary_metric"
+HIGHER_IS_BETTER_TAG = "shelfwise.higher_is_better"
 
-
-def _quiet_mlflow() -> None:
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    # Requirements are given explicitly; MLflow's check of them against this environment
-    # only prints warnings when shelfwise is installed from a checkout.
-    os.environ.setdefault("MLFLOW_VALIDATE_SERVING_INPUT", "false")
+MODEL_NAME = "model"  # the logged model's name within its run
 
 
 @dataclass(frozen=True)
 class TrainingRecord:
-    """What one logged training produced."""
+    """What one logged training left in MLflow."""
 
     run_id: str
-    model_uri: str
+    model_id: str
+    model_uri: str  # models:/<model_id>
+    artifact_uri: str  # where the MLflow model folder lives
     experiment_id: str
+    family: str
+    metrics: dict[str, float]
+
+
+def _disable_telemetry() -> None:
+    """Opt out of MLflow's usage telemetry unless the operator opted in explicitly."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    if "mlflow" in sys.modules:  # imported before us: its telemetry client already started
+        from mlflow.telemetry import set_telemetry_client
+
+        set_telemetry_client()  # type: ignore[no-untyped-call]
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "experiment"
+
+
+def mlflow_metric_name(name: str) -> str:
+    """MLflow refuses "@" in metric names: ``ndcg@10`` is logged as ``ndcg_at_10``."""
+    return name.replace("@", "_at_")
+
+
+def shelfwise_metric_name(name: str) -> str:
+    """The inverse of :func:`mlflow_metric_name` for names of the ``kind_at_k`` shape."""
+    return re.sub(r"^([a-z0-9]+)_at_(\d+)$", r"\1@\2", name)
+
+
+def _error_code(error: Exception) -> str | None:
+    return getattr(error, "error_code", None)
 
 
 class Tracker:
-    """Tracking and registry on the URIs the settings name (a SQLite file by default)."""
+    """Log trainings, register versions and load models back, for every model family."""
 
-    def __init__(self, tracking_uri: str, registry_uri: str, artifact_location: str) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        *,
+        registry_uri: str | None = None,
+        artifact_root: str | None = None,
+    ) -> None:
+        _disable_telemetry()
         self.tracking_uri = tracking_uri
-        self.registry_uri = registry_uri
-        self.artifact_location = artifact_location
-        self._client: MlflowClient | None = None
+        self.registry_uri = registry_uri or tracking_uri
+        # None lets an MLflow server choose where artefacts go (it may proxy them).
+        self.artifact_root = artifact_root
+        self._experiment_ids: dict[str, str] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Tracker:
-        return cls(settings.tracking, settings.registry, settings.artifacts)
+        remote = settings.tracking.startswith(("http://", "https://"))
+        artifact_root = settings.artifact_location or (None if remote else settings.artifacts)
+        return cls(settings.tracking, registry_uri=settings.registry, artifact_root=artifact_root)
 
-    @property
+    def __repr__(self) -> str:
+        return f"Tracker({self.tracking_uri!r})"
+
+    @cached_property
     def client(self) -> MlflowClient:
-        if self._client is None:
-            _quiet_mlflow()
-            from mlflow import MlflowClient
+        """The MLflow client, made on first use (importing MLflow takes seconds)."""
+        from mlflow import MlflowClient
 
-            if self.tracking_uri.startswith("sqlite:///"):
-                Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
-                    parents=True, exist_ok=True
-                )
-            self._client = MlflowClient(self.tracking_uri, self.registry_uri)
-        return self._client
+        for uri in {self.tracking_uri, self.registry_uri}:
+            path = sqlite_path(uri) if uri.startswith("sqlite:") else None
+            if path is not None:  # SQLite creates the file, not its folder
+                path.parent.mkdir(parents=True, exist_ok=True)
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+
+    def check(self) -> tuple[bool, str]:
+        """Can the tracking store (and the registry, where it differs) be reached?"""
+        ok, detail = check_store(self.tracking_uri)
+        if self.registry_uri != self.tracking_uri:
+            registry_ok, registry_detail = check_store(self.registry_uri)
+            ok, detail = ok and registry_ok, f"{detail}; registry {registry_detail}"
+        return ok, detail
+
+    def ensure_store(self) -> None:
+        """Create the store's tables now rather than on the first logged run."""
+        self.client.search_experiments(max_results=1)
+        if self.registry_uri != self.tracking_uri:
+            self.client.search_registered_models(max_results=1)
 
     def experiment_id(self, name: str) -> str:
-        """The experiment called ``name``, created with the workspace's artefact root."""
-        existing = self.client.get_experiment_by_name(name)
-        if existing is not None:
-            return str(existing.experiment_id)
-        location = self.artifact_location
-        if "://" not in location:
-            location = Path(location).resolve().as_uri()
-        return str(self.client.create_experiment(name, artifact_location=location))
+        """The id of experiment ``name``, created under the artefact root if it is new."""
+        if name in self._experiment_ids:
+            return self._experiment_ids[name]
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is None:
+            try:
+                experiment_id = self.client.create_experiment(
+                    name, artifact_location=self._artifact_location(name)
+                )
+            except Exception as error:
+                if _error_code(error) != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                # Another process created it between our lookup and create.
+                return self.experiment_id(name)
+        elif experiment.lifecycle_stage != "active":
+            raise ValueError(f"experiment {name!r} is deleted; restore it or use another name")
+        else:
+            experiment_id = experiment.experiment_id
+        self._experiment_ids[name] = experiment_id
+        return experiment_id
+
+    def _artifact_location(self, experiment: str) -> str | None:
+        if self.artifact_root is None:
+            return None
+        root = self.artifact_root
+        if "://" not in root:  # a local folder: MLflow expects it as an absolute file URI
+            root = Path(root).resolve().as_uri()
+        return f"{root.rstrip('/')}/{_slug(experiment)}"
 
     def log_training(
         self,
+        estimator: Estimator[Any],
         *,
         experiment: str,
-        model_dir: Path,
-        signature: ModelSignature,
-        params: Mapping[str, Any],
-        metrics: Mapping[str, float],
+        params: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, float] | Evaluation | None = None,
+        dataset: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
         run_name: str | None = None,
     ) -> TrainingRecord:
-        """Log a run with its params, metrics and the model saved in ``model_dir``.
+        """One run holding the settings (plus ``params``), metrics, the training data's
+        description (``dataset`` adds to it) and the model, logged as an MLflow model.
 
-        The model is logged as a pyfunc whose loader reads the directory back (arrays and
-        JSON, no pickle), with explicit requirements and signature: MLflow infers neither.
+        An :class:`Evaluation` as ``metrics`` also records its primary metric and direction,
+        so that the lifecycle can compare runs without knowing the family.
         """
-        import mlflow
+        from mlflow.entities import Metric, Param
 
+        estimator.check_fitted()
         experiment_id = self.experiment_id(experiment)
-        with (
-            self._fluent_uris(),
-            mlflow.start_run(
-                experiment_id=experiment_id, run_name=run_name, tags=dict(tags or {})
-            ) as run,
-        ):
-            mlflow.log_params(dict(params))
-            mlflow.log_metrics(dict(metrics))
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                loader_module=PYFUNC_LOADER,
-                data_path=str(model_dir),
-                pip_requirements=[f"shelfwise=={__version__}"],
-                signature=signature,
-            )
-        return TrainingRecord(run.info.run_id, info.model_uri, experiment_id)
+        values = dict(metrics.metrics if isinstance(metrics, Evaluation) else metrics or {})
+        values.setdefault("fit_seconds", estimator.fit_seconds_)
+        run_params = {**estimator.settings.to_dict(), **(params or {})}
+        run_tags = {FAMILY_TAG: estimator.family, VERSION_TAG: shelfwise.__version__}
+        if isinstance(metrics, Evaluation):
+            run_tags[PRIMARY_METRIC_TAG] = metrics.primary_metric
+            run_tags[HIGHER_IS_BETTER_TAG] = str(metrics.higher_is_better).lower()
+        run_tags.update(tags or {})
 
-    def register(self, name: str, record: TrainingRecord, status: str = "candidate") -> str:
-        """Register the logged model as a new version of ``name``; returns the version."""
-        from mlflow.exceptions import MlflowException
-
-        self._check_status(status)
+        run = self.client.create_run(
+            experiment_id, run_name=run_name or estimator.family, tags=run_tags
+        )
+        run_id = run.info.run_id
         try:
-            self.client.get_registered_model(name)
-        except MlflowException:
-            self.client.create_registered_model(name)
-        # The registry resolves models:/ URIs through MLflow's global tracking URI.
-        with self._fluent_uris():
-            version = self.client.create_model_version(
-                name, source=record.model_uri, run_id=record.run_id, tags={STATUS_TAG: status}
+            model = self.client.create_logged_model(
+                experiment_id,
+                name=MODEL_NAME,
+                source_run_id=run_id,
+                params={key: str(value) for key, value in run_params.items()},
+                tags={FAMILY_TAG: estimator.family},
+                model_type=estimator.family,
             )
+            now = int(time.time() * 1000)
+            self.client.log_batch(
+                run_id,
+                # model_id ties the metrics to the logged model too, as mlflow's log_model does.
+                metrics=[
+                    Metric(mlflow_metric_name(key), float(value), now, 0, model_id=model.model_id)
+                    for key, value in values.items()
+                ],
+                params=[Param(key, str(value)) for key, value in run_params.items()],
+            )
+            log_dataset(self.client, run_id, {**estimator.training_data_, **(dataset or {})})
+            log_model(self.client, estimator, model, run_id)
+        except BaseException:
+            self.client.set_terminated(run_id, status="FAILED")
+            raise
+        self.client.set_terminated(run_id)
+        return TrainingRecord(
+            run_id=run_id,
+            model_id=model.model_id,
+            model_uri=f"models:/{model.model_id}",
+            artifact_uri=model.artifact_location,
+            experiment_id=experiment_id,
+            family=estimator.family,
+            metrics=values,
+        )
+
+    def register(
+        self,
+        name: str,
+        record: TrainingRecord,
+        status: str = "candidate",
+        description: str | None = None,
+    ) -> str:
+        """Register the record's model as a new version of ``name``; returns the version."""
+        _check_status(status)
+        try:
+            self.client.create_registered_model(name)
+        except Exception as error:
+            if _error_code(error) != "RESOURCE_ALREADY_EXISTS":
+                raise
+        # The artefact location as source (not models:/<id>): MLflow would resolve that id
+        # through the process-wide tracking URI rather than this tracker's.
+        version = self.client.create_model_version(
+            name,
+            source=record.artifact_uri,
+            run_id=record.run_id,
+            model_id=record.model_id,
+            tags={STATUS_TAG: status, FAMILY_TAG: record.family},
+            description=description,
+            await_creation_for=0,
+        )
         return str(version.version)
 
-    @contextmanager
-    def _fluent_uris(self) -> Iterator[None]:
-        """Point MLflow's global (fluent) URIs at this tracker for the block."""
-        import mlflow
-
-        previous = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.registry_uri)
-        try:
-            yield
-        finally:
-            mlflow.set_tracking_uri(previous[0])
-            mlflow.set_registry_uri(previous[1])
-
     def set_status(self, name: str, version: str, status: str) -> None:
-        self._check_status(status)
+        _check_status(status)
         self.client.set_model_version_tag(name, version, STATUS_TAG, status)
 
-    def status(self, name: str, version: str) -> str | None:
-        tags = self.client.get_model_version(name, version).tags
+    def get_status(self, name: str, version: str) -> str | None:
+        tags: dict[str, str] = self.client.get_model_version(name, version).tags
         return tags.get(STATUS_TAG)
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
+        """Point ``alias`` (``champion``, ``challenger``) of model ``name`` at ``version``."""
         self.client.set_registered_model_alias(name, alias, version)
 
-    def alias_version(self, name: str, alias: str) -> str | None:
-        from mlflow.exceptions import MlflowException
+    def delete_alias(self, name: str, alias: str) -> None:
+        self.client.delete_registered_model_alias(name, alias)
 
+    def get_alias_version(self, name: str, alias: str) -> str | None:
+        """The version ``alias`` points at, or None when the alias or the model is unset."""
         try:
             return str(self.client.get_model_version_by_alias(name, alias).version)
-        except MlflowException:
+        except Exception as error:
+            if _error_code(error) in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"):
+                return None
+            raise
+
+    def evaluation(self, run_id: str) -> Evaluation | None:
+        """The run's metrics as an Evaluation, when it was logged with one."""
+        run = self.client.get_run(run_id)
+        primary = run.data.tags.get(PRIMARY_METRIC_TAG)
+        if primary is None:
             return None
+        higher = run.data.tags.get(HIGHER_IS_BETTER_TAG) == "true"
+        metrics = {shelfwise_metric_name(k): v for k, v in run.data.metrics.items()}
+        return Evaluation(metrics, primary, higher)
 
-    def download_model_dir(self, model_uri: str, destination: Path) -> Path:
-        """The saved model directory of a logged model (for the family's own ``load``)."""
-        from mlflow.artifacts import download_artifacts
+    def load_estimator(self, model_uri: str) -> Estimator[Any]:
+        """The estimator behind ``model_uri`` (``models:/<model_id>``, ``models:/name/3``,
+        ``models:/name@champion`` or an artefact location), loaded from its saved arrays and
+        JSON rather than through pyfunc."""
+        import mlflow.artifacts
+        from mlflow.models import Model
 
-        with self._fluent_uris():
-            local = Path(download_artifacts(artifact_uri=model_uri, dst_path=str(destination)))
-        data = local / "data"
-        return next(p for p in data.iterdir() if p.is_dir()) if data.is_dir() else local
+        location = self._model_location(model_uri)
+        with tempfile.TemporaryDirectory(prefix="shelfwise-load-") as folder:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=location, dst_path=folder, tracking_uri=self.tracking_uri
+            )
+            data = Model.load(local).flavors["python_function"]["data"]
+            return Estimator.load(Path(local) / data)
 
-    def check(self) -> tuple[bool, str]:
-        """Can the tracking store be reached? Truthful, quick, and never raising."""
-        uri = self.tracking_uri
-        if uri.startswith("sqlite:///"):
-            path = Path(uri.removeprefix("sqlite:///"))
-            if path.exists():
-                return True, f"{uri} (MLflow SQLite store)"
-            parent = next((p for p in path.parents if p.exists()), None)
-            if parent is not None and os.access(parent, os.W_OK):
-                return True, f"{uri} not created yet (first run creates it)"
-            return False, f"{uri}: folder not writable"
-        if uri.startswith(("http://", "https://")):
-            try:
-                with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=CHECK_TIMEOUT_S):
-                    return True, f"{uri}: MLflow server answers"
-            except OSError as error:
-                return False, f"{uri}: not reachable ({error})"
-        try:
-            self.client.search_experiments(max_results=1)
-            return True, f"{uri}: reachable"
-        except Exception as error:  # any backend failure is the answer, not a crash
-            return False, f"{uri}: {type(error).__name__}: {error}"
+    def _model_location(self, model_uri: str) -> str:
+        # Resolved with this tracker's client: MLflow's own models:/ resolution uses the
+        # process-wide tracking URI.
+        if not model_uri.startswith("models:/"):
+            return model_uri
+        path = model_uri.removeprefix("models:/")
+        if "@" in path:
+            name, alias = path.rsplit("@", 1)
+            version = str(self.client.get_model_version_by_alias(name, alias).version)
+        elif "/" in path:
+            name, version = path.rsplit("/", 1)
+        else:
+            return str(self.client.get_logged_model(path).artifact_location)
+        return str(self.client.get_model_version_download_uri(name, version))
 
-    @staticmethod
-    def _check_status(status: str) -> None:
-        if status not in MODEL_STATUSES:
-            raise ValueError(f"status {status!r} is not one of {', '.join(MODEL_STATUSES)}")
+
+def _check_status(status: str) -> None:
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}; got {status!r}")
