@@ -1,6 +1,8 @@
 """The main job: a workspace built from The Complete Journey, validated, and summarised.
 
-Later stages (identity resolution, features, training, registration, serving) extend
+Stages: load and validate the data, then resolve identities (the households scattered over the
+retailer's other systems by the simulator, linked back into persons, their sessions stitched
+and profiled). Later stages (features, training, registration, serving) extend
 :func:`run_quickstart`; each stage reports what it did in :class:`QuickstartReport`.
 """
 
@@ -39,6 +41,7 @@ class QuickstartReport:
     tables: dict[str, int] = field(default_factory=dict)
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    identity: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -141,7 +144,16 @@ def run_quickstart(
     _load_complete_journey(workspace, report, reload=reload, progress=say)
     report.stage_seconds["load"] = round(time.perf_counter() - stage, 2)
 
-    report.tables = workspace.analytic.counts()
     _check_expected(report)
+
+    from shelfwise.identity.stage import resolve_complete_journey
+
+    stage = time.perf_counter()
+    report.identity, checks, seconds = resolve_complete_journey(workspace, say)
+    report.checks.update(checks)
+    report.stage_seconds.update({f"identity.{k}": v for k, v in seconds.items()})
+    report.stage_seconds["identity"] = round(time.perf_counter() - stage, 2)
+
+    report.tables = workspace.analytic.counts()
     report.seconds = round(time.perf_counter() - started, 2)
     return report

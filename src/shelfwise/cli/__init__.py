@@ -263,6 +263,15 @@ def quickstart(
         raise typer.Exit(1)
 
 
+def _add_groups() -> None:
+    from shelfwise.cli.identity import app as identity_app
+
+    app.add_typer(identity_app, name="identity")
+
+
+_add_groups()
+
+
 def main() -> None:
     try:
         app()

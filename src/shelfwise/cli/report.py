@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 from rich.table import Table
 
@@ -38,6 +40,8 @@ def print_quickstart(console: Console, report: QuickstartReport) -> None:
         for name, example in examples:
             console.print(f"  e.g. {name} {example}")
         console.print("  (all of them: `shelfwise quarantine`)")
+    if report.identity:
+        _print_identity(console, report.identity)
     checks = Table("check", "result", title="checks")
     for name, check in report.checks.items():
         mark = "[green]ok[/green]" if check["ok"] else "[red]FAIL[/red]"
@@ -50,3 +54,35 @@ def print_quickstart(console: Console, report: QuickstartReport) -> None:
     )
     stages = ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in report.stage_seconds.items())
     console.print(f"done in {report.seconds:.1f}s ({stages})")
+
+
+def _print_identity(console: Console, identity: dict[str, Any]) -> None:
+    view = Table("identity resolution", "", title="one person across every system")
+    view.add_row(
+        "persons found / true",
+        f"{identity['persons_found']:,} / {identity['persons_true']:,} "
+        f"(from {identity['records']:,} records; {identity['run']} run)",
+    )
+    pairs, clusters = identity["pairwise"], identity["clusters"]
+    view.add_row(
+        "pairwise precision / recall",
+        f"{pairs['precision']:.3f} / {pairs['recall']:.3f}",
+    )
+    view.add_row(
+        "cluster precision / recall",
+        f"{clusters['precision']:.3f} / {clusters['recall']:.3f} "
+        f"(exact persons {clusters['exact_cluster_rate']:.1%})",
+    )
+    view.add_row(
+        "links by rule", ", ".join(f"{k} {v:,}" for k, v in identity["links_by_rule"].items())
+    )
+    view.add_row("pairs to review", f"{identity['review_queue']:,} (`shelfwise identity review`)")
+    sessions = identity["sessions"]
+    view.add_row(
+        "anonymous events stitched",
+        f"{sessions['anonymous_attributed']:,} of {sessions['anonymous_events']:,} "
+        f"({sessions['share_attributed']:.1%}), {sessions['attributed_to_right_person']:.1%} "
+        "to the right person",
+    )
+    view.add_row("profiles", f"{identity['profiles']:,} (table person_profiles)")
+    console.print(view)

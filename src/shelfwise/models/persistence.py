@@ -35,6 +35,7 @@ FILES = ("settings.json", "meta.json", "state.json", "arrays.npz")
 
 # Built-in families: name -> module that defines (and so registers) it.
 BUILTIN_FAMILIES = {
+    "identity": "shelfwise.identity.model",
     "popularity": "shelfwise.recommend.popularity",
 }
 
