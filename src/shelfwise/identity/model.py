@@ -181,16 +181,25 @@ class IdentityModel(Estimator[IdentitySettings]):
             session.blank_shared(["records"])
             return self.score(session, "records")
 
-    def score(self, session: LinkageSession, records: str, new: str | None = None) -> pd.DataFrame:
+    def score(
+        self,
+        session: LinkageSession,
+        records: str,
+        new: str | None = None,
+        *,
+        spark: Any | None = None,
+    ) -> pd.DataFrame:
         """Links within table ``records`` of the session, or (with ``new``) only the links
         that involve a record of table ``new`` (a subset of ``records``): incremental linking
-        with the trained model, nothing re-estimated."""
-        from splink import DuckDBAPI, Linker
+        with the trained model, nothing re-estimated.
+
+        With a ``spark`` session the model's pairs are blocked and scored on Spark (the same
+        saved model, translated by Splink); normalisation, exact keys and vetoes stay here.
+        """
+        from shelfwise.identity import scoring
 
         self.check_fitted()
-        settings = self.settings
         exact = session.deterministic_links(records, new)
-        api = DuckDBAPI(connection=session.connection)
         rules = self.blocking_for(session, records, new)
         # Each comparison's match weight is kept: it explains the link later.
         model = {
@@ -198,55 +207,18 @@ class IdentityModel(Estimator[IdentitySettings]):
             "retain_intermediate_calculation_columns": True,
             "blocking_rules_to_generate_predictions": [blocking_rule(r) for r in rules],
         }
-        linker = Linker(self._inputs(session, api, records), model, log_level=logging.ERROR)
-        floor = min(settings.review_low, settings.threshold)
-        self._register_tf(linker, session, records)
-        if new is None:
-            scored = linker.inference.predict(
-                threshold_match_probability=floor, warning_mode="never"
-            )
-            tables = [scored]
+        floor = min(self.settings.review_low, self.settings.threshold)
+        if spark is None:
+            scoring.score_on_duckdb(self, session, records, new, model, floor)
         else:
-            rest = "_existing"
-            session.connection.execute(
-                f'CREATE OR REPLACE TABLE {rest} AS SELECT * FROM "{records}" '
-                f'WHERE unique_id NOT IN (SELECT unique_id FROM "{new}")'
-            )
-            left, right = api.register(rest), api.register(new)
-            tables = [
-                linker.inference.predict_between(
-                    left, right, threshold_match_probability=floor, warning_mode="never"
-                ),
-                linker.inference.predict_within(
-                    right, threshold_match_probability=floor, warning_mode="never"
-                ),
-            ]
-        columns = {
-            t.physical_name: {r[0] for r in session.connection.execute(
-                f"DESCRIBE {t.physical_name}").fetchall()}
-            for t in tables
-        }  # fmt: skip
+            from shelfwise.identity.spark import score_on_spark
 
-        def weights(table: str, prefix: str) -> str:
-            parts = [
-                f'coalesce("{prefix}{c}", 0)' if f"{prefix}{c}" in columns[table] else "0"
-                for c in self.comparison_names_
-            ]
-            return f"[{', '.join(parts)}]::DOUBLE[]"
-
-        union = " UNION ALL ".join(
-            "SELECT least(unique_id_l, unique_id_r) AS unique_id_l, "
-            "greatest(unique_id_l, unique_id_r) AS unique_id_r, match_probability, "
-            f"match_weight, {weights(t.physical_name, 'mw_')} AS weights, "
-            f"{weights(t.physical_name, 'mw_tf_adj_')} AS tf_weights FROM {t.physical_name}"
-            for t in tables
-        )
-        session.connection.execute(f"CREATE OR REPLACE TABLE _scored AS {union}")
+            if new is not None:
+                raise ValueError("identity: incremental linking runs on DuckDB, not Spark")
+            score_on_spark(self, session, records, model, floor, spark)
         scored_pairs = session.connection.execute(
             f"{session.vetoed(records, '_scored')} ORDER BY unique_id_l, unique_id_r"
         ).df()
-        for table in tables:
-            table.drop_table_from_database_and_remove_from_cache()
         scored_pairs["rule"] = MODEL_RULE
         exact["match_probability"] = 1.0
         exact["match_weight"] = math.inf
@@ -271,13 +243,6 @@ class IdentityModel(Estimator[IdentitySettings]):
         if self.last_blocking_["skipped"]:
             logger.info("identity: blocking rules skipped as too broad: %s", self.last_blocking_)
         return kept
-
-    def _register_tf(self, linker: Any, session: LinkageSession, records: str) -> None:
-        for comparison in self.splink_model_["comparisons"]:
-            for level in comparison["comparison_levels"]:
-                column = level.get("tf_adjustment_column")
-                if column:
-                    linker.table_management.compute_tf_table(column)
 
     def accepted(self, links: pd.DataFrame) -> pd.DataFrame:
         """The links that join persons: exact keys, and model scores past the threshold."""
