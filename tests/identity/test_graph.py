@@ -7,7 +7,6 @@ vectorised module must agree with them exactly on small random graphs with fixed
 from __future__ import annotations
 
 import itertools
-import time
 from collections import Counter, defaultdict
 
 import networkx as nx
@@ -440,26 +439,3 @@ def test_no_records_at_all() -> None:
     assert result.components == 0
     assert result.assignments.empty
     assert list(result.assignments.columns) == ["unique_id", "person_id"]
-
-
-def test_million_records_timing(capsys: pytest.CaptureFixture[str]) -> None:
-    """Measured, not asserted: the time on one million records and one million random edges,
-    with last run's assignments as ``previous``."""
-    rng = np.random.default_rng(8)
-    n = 1_000_000
-    ids = np.array([f"c{i:09d}" for i in rng.permutation(n)], dtype=object)
-    edges = pd.DataFrame(
-        {
-            "unique_id_l": ids[rng.integers(0, n, n)],
-            "unique_id_r": ids[rng.integers(0, n, n)],
-            "match_probability": rng.random(n),
-        }
-    )
-    first = cluster_records(pd.Series(ids), edges)
-    previous = first.assignments.sample(frac=1.0, random_state=0)
-    start = time.perf_counter()
-    result = cluster_records(pd.Series(ids), edges, previous=previous)
-    elapsed = time.perf_counter() - start
-    assert len(result.assignments) == n
-    with capsys.disabled():
-        print(f"\ncluster_records: {n:,} records, {n:,} edges, previous: {elapsed:.2f} s")

@@ -246,7 +246,7 @@ class IdentityModel(Estimator[IdentitySettings]):
 
     def accepted(self, links: pd.DataFrame) -> pd.DataFrame:
         """The links that join persons: exact keys, and model scores past the threshold."""
-        vetoed = links["vetoed"].fillna(False).astype(bool)
+        vetoed = links["vetoed"].astype("boolean").fillna(False).astype(bool)
         keep = (links["match_probability"].astype(float) >= self.settings.threshold) & ~vetoed
         return links[keep.to_numpy()]
 
@@ -296,6 +296,17 @@ class IdentityModel(Estimator[IdentitySettings]):
         self.splink_model_ = state["splink_model"]
         self.columns_ = tuple(state["columns"])
         self.training_stats_ = state["training_stats"]
+
+    def _input_example(self) -> pd.DataFrame | None:
+        return pd.DataFrame(
+            {
+                "source_system": ["crm", "web_shop"],
+                "source_id": ["CRM-1", "W-1"],
+                "email": ["ada.lovelace@example.org", "Ada.Lovelace+shop@example.org"],
+                "first_name": ["Ada", "Ada"],
+                "last_name": ["Lovelace", None],
+            }
+        )
 
     # --- explanations ---------------------------------------------------------------------
 
