@@ -97,10 +97,24 @@ def test_quickstart_builds_the_complete_journey_workspace(tmp_path: Path) -> Non
     assert summary["ok"] is True
     tables = summary["tables"]
     assert isinstance(tables, dict)
-    assert tables["customer_records"] == 2_469
+    # The 2,469 households, and the records the simulator wrote them into elsewhere.
+    assert tables["customer_records"] == 8_731
     assert tables["products"] == 92_331
     assert tables["order_lines"] + 4_836 == 1_469_307
     assert summary["quarantined"]["order_lines"] == {"sku: unknown (not in products)": 4_836}
+    identity = summary["identity"]
+    assert isinstance(identity, dict)
+    assert identity["persons_true"] == 2_469
+    assert identity["run"] == "full"
+    assert identity["clusters"]["precision"] >= 0.97
+    assert identity["clusters"]["recall"] >= 0.75
+    assert identity["sessions"]["attributed_to_right_person"] >= 0.95
+    assert identity["profiles"] == identity["persons_found"]
     again = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert again.returncode == 0
-    assert len(last_json(again.stdout)["skipped"]) == 9  # type: ignore[arg-type]
+    second = last_json(again.stdout)
+    assert len(second["skipped"]) == 9  # type: ignore[arg-type]
+    # Nothing new to link: the same persons, from an incremental run of the same model.
+    assert second["identity"]["run"] == "incremental"  # type: ignore[index]
+    assert second["identity"]["new_records"] == 0  # type: ignore[index]
+    assert second["identity"]["persons_found"] == identity["persons_found"]  # type: ignore[index]

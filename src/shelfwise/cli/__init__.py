@@ -243,11 +243,12 @@ def quickstart(
         typer.Option(
             "--no-serve",
             help="Stop before serving. (This release has no serving stage yet: it always stops "
-            "after loading and validating.)",
+            "after loading, validating and resolving identities.)",
         ),
     ] = False,
 ) -> None:
-    """Build a workspace from The Complete Journey, validate it, and summarise what was loaded."""
+    """Build a workspace from The Complete Journey, validate it, resolve its households into
+    persons across the retailer's systems, and summarise it all."""
     from shelfwise.cli.report import print_quickstart
     from shelfwise.quickstart import run_quickstart
 

@@ -8,15 +8,16 @@ Given names: two rules keep the canonical forms safe to compare for equality:
 
 - every canonical form is a formal name, and a formal name is its own canonical form: two
   formal names never share one, so Christopher and Christine stay apart;
-- a nickname that many men *and* many women go by (Chris, Sam, Pat, Alex, ...) is listed in
-  :data:`SHARED_ACROSS_SEXES`: it canonicalises to a *group key*, its formal names sorted and
-  joined by ``|`` (``"samantha|samuel"``), equal to neither. Mapping it to one of them would
-  make a mother Samantha ("Sam") and her son Samuel look like one given name at one address.
-  A comparison that wants the weaker evidence splits the key on ``|`` and tests membership.
+- a nickname that two formal names commonly share (:data:`SHARED`: Chris, Sam, Pat, Alex, ...
+  which men and women go by, and Ted, Edward's as often as Theodore's) canonicalises to a
+  *group key*, its formal names sorted and joined by ``|`` (``"samantha|samuel"``), equal to
+  neither. Mapping it to one of them would make a mother Samantha ("Sam") and her son Samuel
+  look like one given name at one address. A comparison that wants the weaker evidence
+  splits the key on ``|`` and tests membership.
 
-A nickname that formal names of one sex share (Ted: Edward or Theodore; Jerry: Gerald or
-Jerome; Kathy: Katherine or Kathleen) goes to the one most of its bearers have: a wrong guess
-stays within one sex, and the birth date and mailbox still tell the persons apart.
+A nickname another formal name of the same sex only sometimes stands for (Jerry: Gerald, now
+and then Jerome; Kathy: Katherine, or Kathleen) goes to the one most of its bearers have: a
+wrong guess stays within one sex, and the birth date and mailbox still tell persons apart.
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ FORMAL_VARIANTS: dict[str, tuple[str, ...]] = {
     "dominic": ("dom", "dominick"),
     "donald": ("don", "donnie", "donny"),
     "douglas": ("doug", "dougie", "douglass"),
-    "edward": ("ed", "eddie", "eddy", "ted", "ned"),
+    "edward": ("ed", "eddie", "eddy", "ned"),
     "emmanuel": ("manny", "emanuel"),
     "ernest": ("ernie",),
     "eugene": ("gene",),
@@ -239,7 +240,7 @@ FORMAL_VARIANTS: dict[str, tuple[str, ...]] = {
     "sylvester": ("sly",),
     "terence": ("terrence", "terrance"),
     "thaddeus": ("thad",),
-    "theodore": ("theo", "teddy"),
+    "theodore": ("theo",),
     "thomas": ("tom", "tommy", "tommie", "thom", "thos"),
     "timothy": ("tim", "timmy"),
     "tobias": ("toby",),
@@ -344,8 +345,8 @@ FORMAL_VARIANTS: dict[str, tuple[str, ...]] = {
     "winifred": ("winnie",),
 }
 
-# Nicknames many men and many women go by -> the formal names of both sexes they stand for.
-SHARED_ACROSS_SEXES: dict[str, tuple[str, ...]] = {
+# Nicknames two formal names commonly share (mostly a man's and a woman's) -> those names.
+SHARED: dict[str, tuple[str, ...]] = {
     "alex": ("alexander", "alexandra"),
     "charlie": ("charles", "charlotte"),
     "charley": ("charles", "charlotte"),
@@ -365,6 +366,8 @@ SHARED_ACROSS_SEXES: dict[str, tuple[str, ...]] = {
     "sam": ("samantha", "samuel"),
     "sammy": ("samantha", "samuel"),
     "stevie": ("stephanie", "steven"),
+    "ted": ("edward", "theodore"),
+    "teddy": ("edward", "theodore"),
     "terry": ("terence", "theresa"),
     "vic": ("victor", "victoria"),
 }
@@ -380,7 +383,7 @@ def nickname_pairs() -> tuple[tuple[str, str], ...]:
             if variant in pairs or variant in formal:
                 raise ValueError(f"given-name variant {variant!r} is listed twice or is formal")
             pairs[variant] = name
-    for nickname, names in SHARED_ACROSS_SEXES.items():
+    for nickname, names in SHARED.items():
         if nickname in pairs or nickname in formal:
             raise ValueError(f"shared nickname {nickname!r} is also a single name's variant")
         pairs[nickname] = "|".join(sorted(names))

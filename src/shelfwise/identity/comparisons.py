@@ -35,8 +35,13 @@ def _given_name(column: str, tf: bool) -> Levels:
     return [
         cll.NullLevel(column),
         _exact(column, tf),
+        # A shared nickname maps to a group of formal names ("christine|christopher"): one
+        # side's name within the other's group. LIKE, not arrays: it translates to Spark.
         _custom(
-            '"given_name_canonical_l" = "given_name_canonical_r"', "same formal name (nickname)"
+            "('|' || \"given_name_canonical_l\" || '|') LIKE ('%|' || \"given_name_canonical_r\" "
+            "|| '|%') OR ('|' || \"given_name_canonical_r\" || '|') LIKE "
+            "('%|' || \"given_name_canonical_l\" || '|%')",
+            "same formal name (nickname)",
         ),
         _custom(
             f'"{column}_l" = "last_name_r" AND "last_name_l" = "{column}_r"',

@@ -28,7 +28,8 @@ from shelfwise.identity.settings import IdentitySettings, rule_columns
 SHARED_FIELDS = ("device_id", "ip")
 NAMES_DISAGREE = (
     "{a}.first_name IS NOT NULL AND {b}.first_name IS NOT NULL "
-    "AND {a}.given_name_canonical IS DISTINCT FROM {b}.given_name_canonical "
+    "AND NOT coalesce(list_has_any(string_split({a}.given_name_canonical, '|'), "
+    "string_split({b}.given_name_canonical, '|')), false) "
     "AND jaro_winkler_similarity({a}.first_name, {b}.first_name) < 0.8 "
     "AND NOT ((length({a}.first_name) = 1 OR length({b}.first_name) = 1) "
     "AND {a}.first_name[1] = {b}.first_name[1]) "

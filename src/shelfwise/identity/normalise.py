@@ -44,10 +44,6 @@ class EmailProviderRule:
 
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
-_TUPLE_FIELDS = (
-    "placeholder_emails", "placeholder_local_parts", "placeholder_domains", "blocked_ips",
-    "attribute_columns",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -86,10 +82,9 @@ class NormaliseSettings:
         unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise ValueError(f"NormaliseSettings: unknown settings {unknown}")
-        values = dict(data)
-        for name in _TUPLE_FIELDS:
-            if name in values:
-                values[name] = tuple(values[name])
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+        }
         if "email_providers" in values:
             values["email_providers"] = tuple(
                 EmailProviderRule(**rule) if isinstance(rule, Mapping) else rule
@@ -117,8 +112,8 @@ _Stages = tuple[dict[str, str], ...]
 
 _WHITESPACE = r"[\s\p{Z}\x{0B}\x{85}]"
 # What collapsing whitespace changes: a run of it, or any whitespace but a plain space.
-_UNTIDY = (
-    _WHITESPACE + r"{2,}|[\t\n\f\r\x{0B}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}-\x{3000}]"
+_UNTIDY = _WHITESPACE + (
+    r"{2,}|[\t\n\f\r\x{0B}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}]"
 )
 
 # --- SQL helpers -------------------------------------------------------------------------
@@ -193,11 +188,9 @@ def _words(name: str, column: str, table: Mapping[str, tuple[str, ...]]) -> list
         f"coalesce({table_}[{split}[{i}]], {split}[{i}])" for i in range(1, _WORDS_BY_POSITION + 1)
     )
     every = f"list_transform({split}, lambda w: coalesce({table_}[w], w))"
+    found = f"CASE WHEN regexp_matches({column}, {test}) THEN string_split({column}, ' ') END"
     return [
-        {
-            split: f"CASE WHEN regexp_matches({column}, {test}) THEN string_split({column}, ' ') END",
-            table_: f"MAP {{{pairs}}}",
-        },
+        {split: found, table_: f"MAP {{{pairs}}}"},
         {
             name: f"CASE WHEN {split} IS NULL THEN {column} "
             f"WHEN len({split}) <= {_WORDS_BY_POSITION} THEN concat_ws(' ', {each}) "
@@ -441,20 +434,26 @@ def _ip(settings: NormaliseSettings) -> _Stages:
     )
 
 
+def _place(name: str, column: str, keep: str = "") -> list[dict[str, str]]:
+    """Folded; dots and apostrophes gone (St. = St, O'Neil = ONeil); other marks a space."""
+    steps: list[Callable[[str], str]] = [
+        _folded,
+        lambda c: _replace(c, "[.'’`]", ""),
+        lambda c: _replace(c, rf"[^\p{{L}}\p{{N}}{keep} ]+", " "),
+    ]
+    if "#" in keep:  # "#4" is a unit number: the designator becomes a word of its own
+        steps.append(
+            "CASE WHEN contains({0}, '#') THEN replace({0}, '#', ' # ') ELSE {0} END".format
+        )
+    steps.append(lambda c: f"nullif(trim({_replace(c, ' {2,}', ' ')}), '')")
+    return _chain(name, column, *steps)
+
+
 def _address() -> _Stages:
-    """Lower case, punctuation gone, street words and unit designators in one spelling."""
-    hashes = "CASE WHEN contains({0}, '#') THEN replace({0}, '#', ' # ') ELSE {0} END"
+    """Street words and unit designators in one spelling; the house number on its own."""
     twice = "regexp_replace(_address_words, '\\bapt(?: apt)+\\b', 'apt', 'g')"
     return (
-        *_chain(
-            "_address",
-            "address_line",
-            _folded,
-            lambda c: _replace(c, "[.'’`]", ""),
-            lambda c: _replace(c, r"[^\p{L}\p{N}# ]+", " "),
-            hashes.format,
-            lambda c: f"nullif(trim({_replace(c, ' {2,}', ' ')}), '')",
-        ),
+        *_place("_address", "address_line", keep="#"),
         *_words("_address_words", "_address", words.STREET_WORDS),
         {
             "_v_address_line": f"CASE WHEN contains(_address_words, 'apt apt') THEN {twice} "
@@ -465,17 +464,7 @@ def _address() -> _Stages:
 
 
 def _city() -> _Stages:
-    return (
-        *_chain(
-            "_city",
-            "city",
-            _folded,
-            lambda c: _replace(c, "[.'’`]", ""),
-            lambda c: _replace(c, r"[^\p{L}\p{N} ]+", " "),
-            lambda c: f"nullif(trim({_replace(c, ' {2,}', ' ')}), '')",
-        ),
-        *_words("_v_city", "_city", words.CITY_WORDS),
-    )
+    return (*_place("_city", "city"), *_words("_v_city", "_city", words.CITY_WORDS))
 
 
 def _postcode() -> _Stages:
@@ -640,15 +629,11 @@ def register_functions(connection: duckdb.DuckDBPyConnection, settings: Normalis
         "SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [_PHONE_FUNCTION]
     ).fetchall()
     if not found[0][0]:
-        text = duckdb.sqltypes.VARCHAR
+        # Types by name: DuckDBPyType objects held by a UDF leak at exit (duckdb 2.0).
         connection.create_function(
-            _PHONE_FUNCTION,
-            _phone_udf,
-            [text, text],
-            text,
-            type=duckdb.func.ARROW,
-            null_handling=duckdb.func.SPECIAL,
-        )
+            _PHONE_FUNCTION, _phone_udf, ["VARCHAR", "VARCHAR"], "VARCHAR",
+            type=duckdb.func.ARROW, null_handling=duckdb.func.SPECIAL,
+        )  # fmt: skip
     connection.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {_NICKNAME_TABLE} "
         "(nickname VARCHAR PRIMARY KEY, canonical VARCHAR NOT NULL)"
@@ -733,26 +718,21 @@ def normalise_country(value: str | None) -> str | None:
     return _one("country", _country(), value)
 
 
+def _parameter(value: Any) -> Any:
+    """A record's value as DuckDB takes it: attributes as JSON text, pandas' missing as None."""
+    if isinstance(value, Mapping):
+        return json.dumps(dict(value), default=str)
+    return None if pd.api.types.is_scalar(value) and pd.isna(value) else value
+
+
 def normalise_record(
     record: Mapping[str, Any], settings: NormaliseSettings | None = None
 ) -> dict[str, Any]:
     """One customer record (a mapping of customer_records columns) as one linkage row."""
     settings = settings or NormaliseSettings()
     present = [c for c in _SOURCE_COLUMNS if c in record]
-    values: list[Any] = []
-    for name in present:
-        value = record[name]
-        if isinstance(value, Mapping):
-            value = json.dumps(dict(value), default=str)
-        elif not isinstance(value, (list, tuple)) and pd.isna(value):
-            value = None
-        values.append(value)
-    kinds = ["DATE" if c == "date_of_birth" else "VARCHAR" for c in present]
-    row = ", ".join(
-        f"TRY_CAST(${i + 1} AS {k}) AS {c}"
-        for i, (c, k) in enumerate(zip(present, kinds, strict=True))
-    )
-    one = f"(SELECT {row or '1 AS _empty'})"
+    values = [_parameter(record[c]) for c in present]
+    one = f"(SELECT {', '.join(f'${i + 1} AS {c}' for i, c in enumerate(present)) or 1})"
     result = _EVALUATOR.run(prepare_sql(one, settings, present), values)
     names = (*LINKAGE_COLUMNS, *settings.attribute_columns)
     return dict(zip(names, result, strict=True))

@@ -24,7 +24,13 @@ from shelfwise.identity.graph import Clustering, cluster_records
 from shelfwise.identity.linkage import LinkageSession
 from shelfwise.identity.model import LINK_COLUMNS, IdentityModel
 from shelfwise.identity.settings import IdentitySettings
-from shelfwise.identity.store import CURRENT_RUN, chain_sql, create_identity_tables
+from shelfwise.identity.store import (
+    CURRENT_RUN,
+    RUN_COUNTS,
+    chain_sql,
+    create_identity_tables,
+    write_run,
+)
 
 if TYPE_CHECKING:
     from shelfwise.workspace import Workspace
@@ -336,7 +342,6 @@ class IdentityResolver:
             metrics=metrics,
             training=getattr(model, "training_stats_", {}) if full else {},
         )
-        connection = self.store.connection
         tables = {
             "identity_links": links.assign(run_id=run_id),
             "identity_assignments": assignments.assign(run_id=run_id),
@@ -346,43 +351,21 @@ class IdentityResolver:
                 run_id=run_id, queued_at=_now()
             ),
         }
-        with self.store._lock:
-            connection.execute("BEGIN TRANSACTION")
-            try:
-                for table, frame in tables.items():
-                    columns = [r[0] for r in connection.execute(f"DESCRIBE {table}").fetchall()]
-                    connection.register("_rows", frame[columns])
-                    connection.execute(f"INSERT INTO {table} SELECT * FROM _rows")
-                    connection.unregister("_rows")
-                connection.execute(
-                    "INSERT INTO identity_runs VALUES "
-                    "(?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        run_id,
-                        None if full else current["run_id"] if current else None,
-                        report.kind,
-                        _now(),
-                        _now(),
-                        self.model_name,
-                        version,
-                        mlflow_run,
-                        report.records,
-                        report.new_records,
-                        report.links,
-                        report.accepted_links,
-                        report.persons,
-                        report.new_persons,
-                        report.merges,
-                        report.splits,
-                        report.review_items,
-                        clustering.next_sequence,
-                        json.dumps(report.to_dict(), default=str),
-                    ],
-                )
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
+        run = {
+            "run_id": run_id,
+            "base_run_id": None if full or current is None else current["run_id"],
+            "kind": report.kind,
+            "status": "active",
+            "started_at": _now(),
+            "finished_at": _now(),
+            "model_name": self.model_name,
+            "model_version": version,
+            "mlflow_run_id": mlflow_run,
+            **{k: getattr(report, k) for k in RUN_COUNTS},
+            "next_sequence": clustering.next_sequence,
+            "stats": json.dumps(report.to_dict(), default=str),
+        }
+        write_run(self.store, run, tables)
         return report
 
     # --- what the rest of the platform reads ----------------------------------------------

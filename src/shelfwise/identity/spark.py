@@ -1,4 +1,4 @@
-"""The identity model's pairs blocked and scored on Apache Spark (``pip install 'shelfwise[spark]'``).
+"""The identity model's pairs blocked and scored on Apache Spark (the ``spark`` extra).
 
 The model trained on DuckDB is saved as Splink's JSON; Splink translates its comparisons and
 blocking rules to Spark SQL (the custom levels name DuckDB as their dialect), so the same
@@ -9,6 +9,7 @@ the exact keys and the vetoes are applied as on DuckDB.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -96,17 +97,20 @@ def score_on_spark(
     spark: Any,
 ) -> None:
     """Every pair the model's blocking rules propose, scored on ``spark``, into ``_scored``."""
-    from splink import Linker, SparkAPI
+    from splink import Linker
+
+    # Looked up, not imported by name: typed only where pyspark is installed.
+    spark_api: Any = importlib.import_module("splink.backends.spark").SparkAPI
 
     if estimator.settings.link_type != "dedupe_only":
         raise ValueError("identity: Spark scoring supports dedupe_only models")
     frame = session.connection.execute(f'SELECT * FROM "{records}"').df()
     # Spark infers no type from an all-null column: give it the records' schema as strings.
     table = spark.createDataFrame(frame.astype(object).where(frame.notna(), None), _schema(frame))
-    api = SparkAPI(spark_session=spark, break_lineage_method="persist")
+    api = spark_api(spark_session=spark, break_lineage_method="persist")
     linker = Linker(api.register(table), spark_model(estimator, model), log_level=logging.ERROR)
     scored = linker.inference.predict(threshold_match_probability=floor, warning_mode="never")
-    pairs = scored.as_pandas_dataframe()
+    pairs: Any = getattr(scored, "as_pandas_dataframe")()  # noqa: B009 - untyped in Splink
     session.connection.register("_spark_scored", pairs)
     session.connection.execute(
         "CREATE OR REPLACE TABLE _scored AS "

@@ -9,7 +9,16 @@ Reviewers' decisions live apart from any run, so they hold on every later run.
 
 from __future__ import annotations
 
+from typing import Any
+
+import pandas as pd
+
 from shelfwise.data.store import AnalyticStore
+
+RUN_COUNTS = (
+    "records", "new_records", "links", "accepted_links", "persons", "new_persons", "merges",
+    "splits", "review_items",
+)  # fmt: skip
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS identity_runs (
@@ -70,3 +79,20 @@ def chain_sql(run_id_param: str = "?") -> str:
         SELECT r.run_id, r.base_run_id, r.kind FROM identity_runs AS r
         JOIN chain AS c ON r.run_id = c.base_run_id WHERE c.kind <> 'full'
     ) SELECT run_id FROM chain"""
+
+
+def write_run(store: AnalyticStore, run: dict[str, Any], tables: dict[str, pd.DataFrame]) -> None:
+    """One run's rows, all or nothing: a run interrupted midway leaves no trace."""
+    connection = store.connection
+    with store._lock:
+        connection.execute("BEGIN TRANSACTION")
+        try:
+            for table, frame in {**tables, "identity_runs": pd.DataFrame([run])}.items():
+                columns = [r[0] for r in connection.execute(f"DESCRIBE {table}").fetchall()]
+                connection.register("_rows", frame[columns])
+                connection.execute(f"INSERT INTO {table} SELECT * FROM _rows")
+                connection.unregister("_rows")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
