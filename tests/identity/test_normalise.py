@@ -18,7 +18,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from shelfwise.identity import _nicknames
+from shelfwise.identity import _vocabulary
 from shelfwise.identity.normalise import (
     LINKAGE_COLUMNS,
     EmailProviderRule,
@@ -427,13 +427,13 @@ def test_every_simulated_nickname_maps_to_its_formal_name() -> None:
 
 
 def test_the_nickname_table_keeps_formal_names_apart() -> None:
-    pairs = dict(_nicknames.nickname_pairs())
+    pairs = dict(_vocabulary.nickname_pairs())
     assert len(pairs) >= 300
-    formal = set(_nicknames.FORMAL_VARIANTS)
+    formal = set(_vocabulary.FORMAL_VARIANTS)
     assert not formal & set(pairs), "a formal name is its own canonical form"
     for variant, canonical in pairs.items():
         if "|" in canonical:
-            assert canonical.split("|") == sorted(_nicknames.SHARED[variant])
+            assert canonical.split("|") == sorted(_vocabulary.SHARED[variant])
         else:
             assert canonical in formal, variant
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -113,3 +114,33 @@ def test_decisions_are_checked(workspace: Workspace, world: FragmentedCustomers)
         resolver.decide(ids.iloc[0], ids.iloc[1], "confirm", reviewer="")
     with pytest.raises(ValueError, match="unknown record"):
         resolver.decide("crm:nobody", ids.iloc[1], "confirm", reviewer="ana")
+
+
+@pytest.mark.service
+def test_runs_decisions_and_rollbacks_are_audited_on_postgres(
+    tmp_path: Path, postgres_url: str, world: FragmentedCustomers
+) -> None:
+    from shelfwise.ops import AuditEntry
+
+    ws = Workspace(Settings(workspace=tmp_path / "ws", operational_url=postgres_url))
+    ws.init()
+    try:
+        _load(ws, world.records.head(800))
+        resolver = IdentityResolver(ws, track=False, actor="nightly-job")
+        resolver.resolve()
+        ids = resolver.assignments()["unique_id"]
+        resolver.decide(ids.iloc[0], ids.iloc[1], "split", reviewer="ana", reason="twins")
+        resolver.resolve()
+        resolver.rollback()
+        with ws.operational.session() as session:
+            entries = session.query(AuditEntry).order_by(AuditEntry.at).all()
+        actions = [(e.actor, e.action) for e in entries]
+        assert actions == [
+            ("nightly-job", "identity.resolve"),
+            ("ana", "identity.split"),
+            ("nightly-job", "identity.resolve"),
+            ("nightly-job", "identity.rollback"),
+        ]
+        assert entries[1].details["reason"] == "twins"
+    finally:
+        ws.close()

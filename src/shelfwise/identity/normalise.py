@@ -10,27 +10,40 @@ dicts of named SQL columns, each stage computed from the columns of the one befo
 output is its ``_v_<column>``; ``_why_<field>`` says why a value was garbage (``email:invalid``,
 ``ip:blocked``) and is collected into ``nulled``, so a reviewer sees what was thrown away.
 Rows come back in no particular order: ``unique_id`` (``source_system:source_id``) is the key.
+SQL helpers live in :mod:`~shelfwise.identity._sql`, the phone code (E.164 in SQL and by UDF)
+in :mod:`~shelfwise.identity._phones`, the word lists in :mod:`~shelfwise.identity._vocabulary`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import json
 import re
-import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 import duckdb
-import duckdb.func
-import pandas as pd
 import phonenumbers
-import pyarrow as pa
 
-from shelfwise.identity import _nicknames as words
+from shelfwise.identity import _vocabulary as words
+from shelfwise.identity._phones import _phone, _register_phone_function
+from shelfwise.identity._sql import (
+    _alternation,
+    _clean,
+    _compose,
+    _Evaluator,
+    _folded,
+    _in,
+    _literal,
+    _parameter,
+    _place,
+    _replace,
+    _squeezed,
+    _Stages,
+    _words,
+)
 
 
 @dataclass(frozen=True)
@@ -104,100 +117,7 @@ _SOURCE_COLUMNS = (
     "loyalty_id", "attributes",
 )  # fmt: skip
 _CHECKED = ("email", "phone", "loyalty_id", "date_of_birth", "device_id", "ip")
-_PHONE_FUNCTION = "shelfwise_phone_e164"
 _NICKNAME_TABLE = "shelfwise_nicknames"
-_WORDS_BY_POSITION = 8
-# A field as stages: each a dict of named SQL columns computed from the stage before.
-_Stages = tuple[dict[str, str], ...]
-
-_WHITESPACE = r"[\s\p{Z}\x{0B}\x{85}]"
-# What collapsing whitespace changes: a run of it, or any whitespace but a plain space.
-_UNTIDY = _WHITESPACE + (
-    r"{2,}|[\t\n\f\r\x{0B}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}]"
-)
-
-# --- SQL helpers -------------------------------------------------------------------------
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _in(expr: str, values: Collection[str]) -> str:
-    """``expr IN (...)`` as list_contains: DuckDB plans an IN list as a join, a few ms a query."""
-    return f"list_contains([{', '.join(map(_literal, values))}], {expr})" if values else "FALSE"
-
-
-def _alternation(words: Collection[str]) -> str:
-    return "(?:" + "|".join(re.escape(w) for w in sorted(words, key=lambda w: (-len(w), w))) + ")"
-
-
-def _replace(column: str, pattern: str, replacement: str) -> str:
-    """regexp_replace, run only where ``pattern`` occurs: finding is cheap, replacing is not."""
-    found = _literal(pattern)
-    return (
-        f"CASE WHEN regexp_matches({column}, {found}) "
-        f"THEN regexp_replace({column}, {found}, {_literal(replacement)}, 'g') ELSE {column} END"
-    )
-
-
-def _clean(column: str) -> str:
-    """Trimmed, inner whitespace collapsed, empty -> NULL: what every text field gets first."""
-    return f"nullif(trim({_replace(column, _UNTIDY, ' ')}), '')"
-
-
-def _squeezed(column: str) -> str:
-    """No whitespace at all (an email, id or postcode has none of its own), empty -> NULL."""
-    return f"nullif({_replace(column, _WHITESPACE, '')}, '')"
-
-
-def _chain(name: str, column: str, *steps: Callable[[str], str]) -> list[dict[str, str]]:
-    """One stage per step, each applied to the column the step before made; the last is ``name``."""
-    stages = []
-    for i, step in enumerate(steps):
-        made = name if i == len(steps) - 1 else f"{name}_{i}"
-        stages.append({made: step(column)})
-        column = made
-    return stages
-
-
-def _folded(column: str) -> str:
-    """Lower case without accents; letters strip_accents keeps (ß, ø, ł, æ) spelt out.
-
-    Plain ASCII (a byte per character), the bulk of it, needs lower case only.
-    """
-    x = f"strip_accents(lower({column}))"
-    for letter, plain in (("ß", "ss"), ("æ", "ae"), ("œ", "oe"), ("ø", "o"), ("ł", "l")):
-        x = f"replace({x}, '{letter}', '{plain}')"
-    return f"CASE WHEN strlen({column}) = length({column}) THEN lower({column}) ELSE {x} END"
-
-
-def _words(name: str, column: str, table: Mapping[str, tuple[str, ...]]) -> list[dict[str, str]]:
-    """Each space-separated word of ``column`` looked up in ``table`` (form -> abbreviation).
-
-    Speed, as every address has a street word: only the forms that change are looked up; a
-    value with none of them (one regular expression tells) is left as it is; the first
-    :data:`_WORDS_BY_POSITION` words are read by position, which spares DuckDB a lambda per
-    value (longer values take the lambda); the map is built once, as a constant column.
-    """
-    lookup = {w: short for short, written in table.items() for w in written if w != short}
-    pairs = ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in lookup.items())
-    split, table_ = f"{name}_split", f"{name}_table"
-    test = _literal(f"(?:^| ){_alternation(lookup)}(?: |$)")
-    each = ", ".join(
-        f"coalesce({table_}[{split}[{i}]], {split}[{i}])" for i in range(1, _WORDS_BY_POSITION + 1)
-    )
-    every = f"list_transform({split}, lambda w: coalesce({table_}[w], w))"
-    found = f"CASE WHEN regexp_matches({column}, {test}) THEN string_split({column}, ' ') END"
-    return [
-        {split: found, table_: f"MAP {{{pairs}}}"},
-        {
-            name: f"CASE WHEN {split} IS NULL THEN {column} "
-            f"WHEN len({split}) <= {_WORDS_BY_POSITION} THEN concat_ws(' ', {each}) "
-            f"ELSE array_to_string({every}, ' ') END"
-        },
-    ]
-
 
 # --- Expression builders: one per field --------------------------------------------------
 
@@ -307,64 +227,6 @@ def _email(settings: NormaliseSettings) -> _Stages:
     )
 
 
-def _e164_sql(text: str, digits: str, region: str) -> str:
-    """E.164 by the phonenumbers UDF, with a SQL shortcut for plain numbers of ``region``.
-
-    phonenumbers costs some 20 microseconds a number, so a million distinct phones would
-    take 20 s. A number of digits and separators only, already in the region's national
-    layout (with or without its national prefix, or as +<country code>), is only reformatted
-    by phonenumbers: the shortcut does that in SQL with the region's own numbering pattern
-    and lengths from phonenumbers' metadata. Tests hold the shortcut to the UDF.
-    """
-    udf = f"{_PHONE_FUNCTION}({text}, {_literal(region)})"
-    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
-    general = metadata.general_desc if metadata is not None else None
-    if metadata is None or general is None or general.national_number_pattern is None:
-        return udf
-    code, pattern = str(metadata.country_code), _literal(f"(?:{general.national_number_pattern})")
-    lengths = ", ".join(str(n) for n in general.possible_length)
-
-    def fits(expr: str) -> str:
-        return f"(regexp_full_match({expr}, {pattern}) AND length({expr}) IN ({lengths}))"
-
-    rest = f"substr({digits}, {len(code) + 1})"
-    branches = [
-        f"WHEN {text} IS NULL THEN NULL",
-        f"WHEN NOT regexp_full_match({text}, '\\+?[0-9 ().\\-/]+') THEN {udf}",
-        f"WHEN starts_with({text}, '+') AND starts_with({digits}, '{code}') AND {fits(rest)} "
-        f"THEN '+' || {digits}",
-        f"WHEN starts_with({text}, '+') THEN {udf}",
-    ]
-    prefix = metadata.national_prefix
-    simple = metadata.national_prefix_for_parsing in (None, prefix)
-    if prefix and simple and metadata.national_prefix_transform_rule is None:
-        national = f"substr({digits}, {len(prefix) + 1})"
-        branches.append(
-            f"WHEN starts_with({digits}, '{prefix}') AND {fits(national)} "
-            f"THEN '+{code}' || {national}"
-        )
-    branches.append(f"WHEN {fits(digits)} THEN '+{code}' || {digits}")
-    return f"CASE {' '.join(branches)} ELSE {udf} END"
-
-
-def _phone(settings: NormaliseSettings) -> _Stages:
-    """E.164 in ``default_region``; a run of one digit or a counting sequence is a placeholder."""
-    code = phonenumbers.country_code_for_region(settings.default_region)
-    runs = [f"{d}{{7,}}" for d in "0123456789"]
-    dummy = _literal(f"(?:{code})?(?:{'|'.join([*runs, *words.PLACEHOLDER_PHONE_DIGITS])})")
-    return (
-        {"_phone_text": _clean("phone")},
-        {"_phone_digits": "regexp_replace(_phone_text, '[^0-9]', '', 'g')"},
-        {"_phone": _e164_sql("_phone_text", "_phone_digits", settings.default_region)},
-        {
-            "_why_phone": "CASE WHEN _phone_text IS NULL THEN NULL "
-            f"WHEN regexp_full_match(_phone_digits, {dummy}) THEN 'phone:placeholder' "
-            "WHEN _phone IS NULL THEN 'phone:invalid' END"
-        },
-        {"_v_phone": "CASE WHEN _why_phone IS NULL THEN _phone END"},
-    )
-
-
 def _loyalty() -> _Stages:
     """Digits only (cards are read aloud and keyed with spaces and dashes); all zeros is none."""
     return (
@@ -434,21 +296,6 @@ def _ip(settings: NormaliseSettings) -> _Stages:
     )
 
 
-def _place(name: str, column: str, keep: str = "") -> list[dict[str, str]]:
-    """Folded; dots and apostrophes gone (St. = St, O'Neil = ONeil); other marks a space."""
-    steps: list[Callable[[str], str]] = [
-        _folded,
-        lambda c: _replace(c, "[.'’`]", ""),
-        lambda c: _replace(c, rf"[^\p{{L}}\p{{N}}{keep} ]+", " "),
-    ]
-    if "#" in keep:  # "#4" is a unit number: the designator becomes a word of its own
-        steps.append(
-            "CASE WHEN contains({0}, '#') THEN replace({0}, '#', ' # ') ELSE {0} END".format
-        )
-    steps.append(lambda c: f"nullif(trim({_replace(c, ' {2,}', ' ')}), '')")
-    return _chain(name, column, *steps)
-
-
 def _address() -> _Stages:
     """Street words and unit designators in one spelling; the house number on its own."""
     twice = "regexp_replace(_address_words, '\\bapt(?: apt)+\\b', 'apt', 'g')"
@@ -506,21 +353,6 @@ def _attribute_sql(key: str) -> str:
 # --- Composing the builders --------------------------------------------------------------
 
 
-def _compose(source: str, fields: Sequence[_Stages]) -> str:
-    """Nest the fields' stages: stage i of every field is computed over stage i - 1."""
-    query = source
-    for depth in range(max((len(stages) for stages in fields), default=0)):
-        columns = {
-            name: sql
-            for stages in fields
-            if depth < len(stages)
-            for name, sql in stages[depth].items()
-        }
-        listed = ", ".join(f"{sql} AS {name}" for name, sql in columns.items())
-        query = f"SELECT *, {listed} FROM ({query}) AS _stage{depth}"
-    return query
-
-
 def _typed_source(source: str, columns: Collection[str] | None) -> str:
     """The source's own columns, typed; the ones it lacks as NULLs."""
     have = set(_SOURCE_COLUMNS if columns is None else columns)
@@ -537,7 +369,7 @@ def _fields(settings: NormaliseSettings) -> tuple[tuple[tuple[str, ...], _Stages
     """Every field's builder, with the source columns it reads."""
     return (
         (("first_name", "last_name", "full_name"), _names()), (("email",), _email(settings)),
-        (("phone",), _phone(settings)), (("loyalty_id",), _loyalty()),
+        (("phone",), _phone(settings.default_region)), (("loyalty_id",), _loyalty()),
         (("date_of_birth",), _date_of_birth()), (("device_id",), _device()),
         (("ip",), _ip(settings)), (("address_line",), _address()), (("city",), _city()),
         (("postcode",), _postcode()), (("country",), _country()),
@@ -579,45 +411,6 @@ def prepare_sql(
     return f"SELECT {', '.join(listed)} FROM ({stages}) AS _linkage"
 
 
-def _phone_udf(raw: pa.ChunkedArray, region: pa.ChunkedArray) -> pa.Array:
-    """The vectorised UDF: each distinct (number, region) is parsed once per process."""
-    values, regions = raw.to_pylist(), region.to_pylist()
-    return pa.array(
-        [
-            None if v is None or r is None else _e164(v, r)
-            for v, r in zip(values, regions, strict=True)
-        ],
-        type=pa.string(),
-    )
-
-
-@lru_cache(maxsize=1 << 18)
-def _e164(raw: str, region: str) -> str | None:
-    """E.164 when the number is possible (a full length) and fits its country's numbering.
-
-    Not ``is_valid_number``: its prefix tables lag new area codes and overlays, and would
-    drop a third of well-formed US numbers.
-    """
-    try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        return None
-    possible = phonenumbers.is_possible_number_with_reason(number)
-    if possible != phonenumbers.ValidationResult.IS_POSSIBLE or number.country_code is None:
-        return None
-    home = phonenumbers.region_code_for_country_code(number.country_code)
-    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(
-        number.country_code, home
-    )
-    general = metadata.general_desc if metadata is not None else None
-    pattern = general.national_number_pattern if general is not None else None
-    if pattern is None or not re.fullmatch(
-        pattern, phonenumbers.national_significant_number(number)
-    ):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
 def register_functions(connection: duckdb.DuckDBPyConnection, settings: NormaliseSettings) -> None:
     """Register the phone UDF and the nickname table on ``connection`` (idempotent).
 
@@ -625,15 +418,7 @@ def register_functions(connection: duckdb.DuckDBPyConnection, settings: Normalis
     serves several settings); the parameter keeps the door open for settings-bound tables.
     """
     del settings
-    found = connection.execute(
-        "SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [_PHONE_FUNCTION]
-    ).fetchall()
-    if not found[0][0]:
-        # Types by name: DuckDBPyType objects held by a UDF leak at exit (duckdb 2.0).
-        connection.create_function(
-            _PHONE_FUNCTION, _phone_udf, ["VARCHAR", "VARCHAR"], "VARCHAR",
-            type=duckdb.func.ARROW, null_handling=duckdb.func.SPECIAL,
-        )  # fmt: skip
+    _register_phone_function(connection)
     connection.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {_NICKNAME_TABLE} "
         "(nickname VARCHAR PRIMARY KEY, canonical VARCHAR NOT NULL)"
@@ -655,28 +440,7 @@ def prepare(
 # --- Single values: the same SQL on a private connection ---------------------------------
 
 
-class _Evaluator:
-    """A private in-memory DuckDB for single values, opened on first use, one query at a time."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._connection: duckdb.DuckDBPyConnection | None = None
-
-    def run(self, sql: str, parameters: Sequence[Any]) -> tuple[Any, ...]:
-        with self._lock:
-            if self._connection is None:
-                self._connection = duckdb.connect()
-                # One row at a time: a single thread, and no optimiser passes that pay off
-                # only on many rows (they change how a plan runs, never what it returns).
-                self._connection.execute("SET threads = 1")
-                self._connection.execute(f"SET disabled_optimizers = '{_ONE_ROW_SKIPS}'")
-                register_functions(self._connection, NormaliseSettings())
-            rows = self._connection.execute(sql, list(parameters)).fetchall()
-        return tuple(rows[0])
-
-
-_ONE_ROW_SKIPS = "statistics_propagation,expression_rewriter,common_subexpressions,common_subplan"
-_EVALUATOR = _Evaluator()
+_EVALUATOR = _Evaluator(lambda connection: register_functions(connection, NormaliseSettings()))
 
 
 def _one(column: str, stages: _Stages, value: str | None, output: str = "") -> str | None:
@@ -694,7 +458,7 @@ def normalise_email(value: str | None, settings: NormaliseSettings | None = None
 
 
 def normalise_phone(value: str | None, settings: NormaliseSettings | None = None) -> str | None:
-    return _one("phone", _phone(settings or NormaliseSettings()), value)
+    return _one("phone", _phone((settings or NormaliseSettings()).default_region), value)
 
 
 def normalise_name(value: str | None) -> str | None:
@@ -716,13 +480,6 @@ def normalise_postcode(value: str | None) -> str | None:
 
 def normalise_country(value: str | None) -> str | None:
     return _one("country", _country(), value)
-
-
-def _parameter(value: Any) -> Any:
-    """A record's value as DuckDB takes it: attributes as JSON text, pandas' missing as None."""
-    if isinstance(value, Mapping):
-        return json.dumps(dict(value), default=str)
-    return None if pd.api.types.is_scalar(value) and pd.isna(value) else value
 
 
 def normalise_record(

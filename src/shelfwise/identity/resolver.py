@@ -15,11 +15,11 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from shelfwise.identity.governance import Governance, _now
 from shelfwise.identity.graph import Clustering, cluster_records
 from shelfwise.identity.linkage import LinkageSession
 from shelfwise.identity.model import LINK_COLUMNS, IdentityModel
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 MODEL_NAME = "identity"
 EXPERIMENT = "identity"
-DECISIONS = ("confirm", "split")
 BEHAVIOUR_ITEMS = 30
 Progress = Callable[[str], None]
 
@@ -82,11 +81,7 @@ class ResolveReport:
         return asdict(self)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-class IdentityResolver:
+class IdentityResolver(Governance):
     """Resolves the workspace's customer records into persons (the ``person_map`` view)."""
 
     def __init__(
@@ -96,27 +91,16 @@ class IdentityResolver:
         *,
         model_name: str = MODEL_NAME,
         track: bool = True,
+        actor: str = "shelfwise",
     ) -> None:
         self.workspace = workspace
         self.settings = settings or IdentitySettings()
         self.model_name = model_name
         self.track = track
+        self.actor = actor  # who runs and rolls back, in the audit log
         self._model: IdentityModel | None = None
 
-    @property
-    def store(self) -> Any:
-        return self.workspace.analytic
-
-    def _frame(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
-        frame: pd.DataFrame = self.store.frame(sql, params)
-        return frame
-
     # --- runs -----------------------------------------------------------------------------
-
-    def current_run(self) -> dict[str, Any] | None:
-        create_identity_tables(self.store)
-        runs = self._frame(f"SELECT * FROM identity_runs WHERE run_id = {CURRENT_RUN}")
-        return None if runs.empty else {str(k): v for k, v in runs.iloc[0].items()}
 
     def runs(self) -> pd.DataFrame:
         create_identity_tables(self.store)
@@ -366,6 +350,13 @@ class IdentityResolver:
             "stats": json.dumps(report.to_dict(), default=str),
         }
         write_run(self.store, run, tables)
+        self._audit(
+            self.actor,
+            "identity.resolve",
+            "identity_run",
+            run_id,
+            {k: run[k] for k in ("kind", "base_run_id", "model_version", *RUN_COUNTS)},
+        )
         return report
 
     # --- what the rest of the platform reads ----------------------------------------------
@@ -405,80 +396,3 @@ class IdentityResolver:
                 f"{self.settings.review_low}",
             }
         return self.model().explain(found.iloc[-1])
-
-    # --- review ---------------------------------------------------------------------------
-
-    def review_queue(self) -> pd.DataFrame:
-        """Grey-band links of the current run that no reviewer has decided."""
-        create_identity_tables(self.store)
-        return self._frame(
-            "SELECT * FROM identity_open_reviews ORDER BY abs(match_probability - 0.5), "
-            "unique_id_l, unique_id_r"
-        )
-
-    def decide(
-        self, unique_id_l: str, unique_id_r: str, decision: str, reviewer: str, reason: str = ""
-    ) -> None:
-        """Record a reviewer's ``confirm`` or ``split`` of a pair; it holds on every later run
-        (the next ``resolve`` applies it; a later decision on the pair replaces it)."""
-        if decision not in DECISIONS:
-            raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
-        if not reviewer:
-            raise ValueError("a decision needs the reviewer's name")
-        left, right = sorted((unique_id_l, unique_id_r))
-        known = self._frame(
-            "SELECT count(*) AS n FROM identity_assignments "
-            f"WHERE run_id = {CURRENT_RUN} AND unique_id IN (?, ?)",
-            [left, right],
-        )
-        if int(known["n"].iloc[0]) != 2:
-            raise ValueError(f"unknown record(s): {left!r}, {right!r} are not both resolved")
-        self.store.execute(
-            "INSERT INTO identity_decisions VALUES (?, ?, ?, ?, ?, ?)",
-            [left, right, decision, reviewer, reason, _now()],
-        )
-
-    def decisions(self) -> pd.DataFrame:
-        create_identity_tables(self.store)
-        return self._frame(
-            "SELECT unique_id_l, unique_id_r, decision FROM identity_decisions ORDER BY decided_at"
-        )
-
-    # --- rollback -------------------------------------------------------------------------
-
-    def rollback(self) -> dict[str, Any]:
-        """Undo the current run: its base run (and that run's model version) is current again."""
-        current = self.current_run()
-        if current is None or (current["base_run_id"] is None and current["kind"] == "full"):
-            earlier = self._frame(
-                "SELECT run_id, model_version FROM identity_runs WHERE status = 'active' "
-                "ORDER BY started_at DESC, run_id DESC LIMIT 2"
-            )
-            if len(earlier) < 2:
-                raise LookupError("identity: no earlier run to roll back to")
-            target = earlier.iloc[1].to_dict()
-        else:
-            target = (
-                self._frame(
-                    "SELECT run_id, model_version FROM identity_runs WHERE run_id = ?",
-                    [current["base_run_id"]],
-                )
-                .iloc[0]
-                .to_dict()
-            )
-        assert current is not None
-        self.store.execute(
-            "UPDATE identity_runs SET status = 'rolled_back' WHERE run_id = ?", [current["run_id"]]
-        )
-        if (
-            self.track
-            and target["model_version"]
-            and target["model_version"] != current["model_version"]
-        ):
-            self.workspace.tracker.set_alias(self.model_name, "champion", target["model_version"])
-        self._model = None
-        return {
-            "rolled_back": current["run_id"],
-            "current": target["run_id"],
-            "model_version": target["model_version"],
-        }
