@@ -63,7 +63,8 @@ def review(
         )
     console.print(view)
     resolver.workspace.close()
-    _emit({"open": len(queue), "pairs": queue.head(limit).to_dict(orient="records")})
+    pairs = queue.head(limit).drop(columns=["weights"]).to_dict(orient="records")
+    _emit({"open": len(queue), "pairs": pairs, "explain": "shelfwise identity explain LEFT RIGHT"})
 
 
 @app.command()

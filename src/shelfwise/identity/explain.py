@@ -83,8 +83,8 @@ def explain_link(model: dict[str, Any], link: dict[str, Any]) -> dict[str, Any]:
         "fields": fields,
         "because": "; ".join(
             f"{f['field']}: {f['level']} ({f['weight']:+.1f})"
-            for f in fields[:4]
-            if f["weight"] is not None
-        ),
+            for f in [f for f in fields if f["weight"]][:4]
+        )
+        + f"; against a prior of {prior_weight:+.1f}",
         "note": "weight = log2(m/u) of the level, plus its term-frequency adjustment",
     }
