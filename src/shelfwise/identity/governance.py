@@ -52,7 +52,13 @@ class Governance:
         """One entry of the operational audit log (append-only in the database itself)."""
         from shelfwise.ops import record_audit
 
-        with self.workspace.operational.session() as session:
+        operational = self.workspace.operational
+        if not getattr(self, "_audit_ready", False):
+            # A workspace made by `ingest` alone has no operational tables yet.
+            if operational.current_revision() != operational.head_revision():
+                operational.upgrade()
+            self._audit_ready = True
+        with operational.session() as session:
             record_audit(
                 session,
                 actor=actor,
