@@ -128,6 +128,7 @@ class IdentityResolver(Governance):
         the tracked model's metrics.
         """
         say = progress or (lambda message: None)
+        self._run_started = _now()
         stages: dict[str, float] = {}
         mark = time.perf_counter()
         current = self.current_run()
@@ -340,7 +341,7 @@ class IdentityResolver(Governance):
             "base_run_id": None if full or current is None else current["run_id"],
             "kind": report.kind,
             "status": "active",
-            "started_at": _now(),
+            "started_at": self._run_started,
             "finished_at": _now(),
             "model_name": self.model_name,
             "model_version": version,
