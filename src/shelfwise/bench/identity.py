@@ -26,6 +26,7 @@ from shelfwise.datasets.identity import (
     load_febrl,
 )
 from shelfwise.identity.graph import cluster_records
+from shelfwise.identity.linkage import LinkageSession, unique_ids
 from shelfwise.identity.model import IdentityModel
 from shelfwise.identity.settings import FEBRL_SETTINGS, IdentitySettings
 
@@ -50,7 +51,6 @@ def _ours(
     customers = pd.concat(parts, ignore_index=True)
     stages["to_contract"] = time.perf_counter() - mark
     model = IdentityModel(settings)
-    from shelfwise.identity.linkage import LinkageSession
 
     with LinkageSession(settings) as session:
         mark = time.perf_counter()
@@ -64,7 +64,7 @@ def _ours(
         links = model.accepted(model.score(session, "records"))
         stages["score"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    unique_id = customers["source_system"] + ":" + customers["source_id"]
+    unique_id = unique_ids(customers)
     clusters = cluster_records(
         unique_id, links[["unique_id_l", "unique_id_r", "match_probability"]], threshold=0.0
     ).assignments

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-__all__ = ["PairScores", "cluster_scores", "pair_scores"]
+__all__ = ["PairScores", "cluster_scores", "pair_scores", "resolution_scores"]
 
 
 @dataclass(frozen=True)
@@ -141,4 +141,27 @@ def cluster_scores(assignments: pd.Series, truth: pd.Series) -> dict[str, float]
         "adjusted_rand": float(adjusted_rand_score(entity, cluster)),
         "clusters": int(cluster_sizes.size),
         "entities": int(entity_sizes.size),
+    }
+
+
+def resolution_scores(
+    links: pd.DataFrame, persons: pd.Series, truth: pd.Series
+) -> dict[str, float]:
+    """An identity resolution against true entities: its links pair by pair (``precision``,
+    ``recall``, ``f1``) and its persons as clusters (``cluster_*``).
+
+    ``links`` has ``unique_id_l``, ``unique_id_r``; ``persons`` and ``truth`` are indexed by
+    record id, and only the records ``persons`` covers are scored.
+    """
+    from shelfwise.datasets.identity import true_pairs_within
+
+    truth = truth[truth.index.isin(persons.index)]
+    records = pd.DataFrame({"unique_id": truth.index, "entity": truth.to_numpy()})
+    pairs = pair_scores(links, true_pairs_within(records, "unique_id", "entity"))
+    clustered = cluster_scores(persons, truth)
+    return {
+        "precision": pairs.precision,
+        "recall": pairs.recall,
+        "f1": pairs.f1,
+        **{f"cluster_{k}": float(v) for k, v in clustered.items()},
     }

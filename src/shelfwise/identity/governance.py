@@ -41,8 +41,14 @@ class Governance:
         frame: pd.DataFrame = self.store.frame(sql, params)
         return frame
 
+    def _ensure_tables(self) -> None:
+        """Create the identity tables and views once per resolver, not on every read."""
+        if not getattr(self, "_tables_ready", False):
+            create_identity_tables(self.store)
+            self._tables_ready = True
+
     def current_run(self) -> dict[str, Any] | None:
-        create_identity_tables(self.store)
+        self._ensure_tables()
         runs = self._frame(f"SELECT * FROM identity_runs WHERE run_id = {CURRENT_RUN}")
         return None if runs.empty else {str(k): v for k, v in runs.iloc[0].items()}
 
@@ -72,7 +78,7 @@ class Governance:
 
     def review_queue(self) -> pd.DataFrame:
         """Grey-band links of the current run that no reviewer has decided."""
-        create_identity_tables(self.store)
+        self._ensure_tables()
         return self._frame(
             "SELECT * FROM identity_open_reviews ORDER BY abs(match_probability - 0.5), "
             "unique_id_l, unique_id_r"
@@ -108,7 +114,7 @@ class Governance:
         )
 
     def decisions(self) -> pd.DataFrame:
-        create_identity_tables(self.store)
+        self._ensure_tables()
         return self._frame(
             "SELECT unique_id_l, unique_id_r, decision FROM identity_decisions ORDER BY decided_at"
         )

@@ -44,6 +44,14 @@ DATES_AGREE = (
 )
 
 
+def unique_ids(frame: pd.DataFrame) -> pd.Series:
+    """Each record's key, ``source_system:source_id``, as the linkage frame's SQL writes it."""
+    keys: pd.Series = (
+        frame["source_system"].astype("string") + ":" + frame["source_id"].astype("string")
+    )
+    return keys.rename("unique_id")
+
+
 def normalise_settings(settings: IdentitySettings) -> NormaliseSettings:
     return NormaliseSettings(
         default_region=settings.default_region, attribute_columns=settings.attribute_columns
@@ -60,6 +68,7 @@ class LinkageSession:
         if threads is not None:
             self.connection.execute(f"SET threads = {int(threads)}")
         register_functions(self.connection, normalise_settings(settings))
+        self._with_values: dict[str, list[str]] = {}
 
     def __enter__(self) -> LinkageSession:
         return self
@@ -82,6 +91,7 @@ class LinkageSession:
         behavioural comparison.
         """
         raw = f"_raw_{name}"
+        self._with_values.pop(name, None)
         self.connection.register(raw, records)
         columns = [row[0] for row in self.connection.execute(f"DESCRIBE {quote(raw)}").fetchall()]
         select = prepare_sql(quote(raw), normalise_settings(self.settings), columns)
@@ -113,6 +123,8 @@ class LinkageSession:
     def blank_shared(self, names: Sequence[str]) -> dict[str, int]:
         """Blank devices and IPs that more than ``shared_value_limit`` records carry."""
         limit = self.settings.shared_value_limit
+        for name in names:
+            self._with_values.pop(name, None)
         union = " UNION ALL ".join(f"SELECT * FROM {quote(n)}" for n in names)
         blanked: dict[str, int] = {}
         for field in SHARED_FIELDS:
@@ -136,11 +148,15 @@ class LinkageSession:
         return blanked
 
     def columns_with_values(self, name: str) -> list[str]:
-        """Columns of table ``name`` with at least one value (others cannot be compared)."""
+        """Columns of table ``name`` with at least one value (others cannot be compared);
+        counted once per table while it stays as loaded."""
+        if name in self._with_values:
+            return self._with_values[name]
         columns = [row[0] for row in self.connection.execute(f"DESCRIBE {quote(name)}").fetchall()]
         checks = ", ".join(f"count({quote(c)}) > 0" for c in columns)
         flags = self.connection.execute(f"SELECT {checks} FROM {quote(name)}").fetchall()[0]
-        return [c for c, has in zip(columns, flags, strict=True) if has]
+        self._with_values[name] = [c for c, has in zip(columns, flags, strict=True) if has]
+        return self._with_values[name]
 
     def sample(self, name: str, rows: int, seed: int, output: str) -> int:
         """A reproducible random sample of ``rows`` records (all of them when fewer)."""
@@ -246,4 +262,4 @@ class LinkageSession:
         )
 
 
-__all__ = ["LINKAGE_COLUMNS", "LinkageSession", "normalise_settings"]
+__all__ = ["LINKAGE_COLUMNS", "LinkageSession", "normalise_settings", "unique_ids"]

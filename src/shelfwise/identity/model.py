@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from shelfwise.identity.comparisons import blocking_rule, splink_settings, usable
-from shelfwise.identity.linkage import LinkageSession
+from shelfwise.identity.linkage import LinkageSession, unique_ids
 from shelfwise.identity.settings import IdentitySettings
 from shelfwise.models.base import Column, Estimator, Evaluation, LearnedArrays
 
@@ -29,6 +29,13 @@ LINK_COLUMNS = (
     "tf_weights", "vetoed",
 )  # fmt: skip
 MODEL_RULE = "model"
+
+
+def empty_links() -> pd.DataFrame:
+    """A links frame with no pair (nothing new to link)."""
+    return pd.DataFrame({c: [] for c in LINK_COLUMNS})
+
+
 # Rules whose agreement alone is almost never a chance: they estimate the prior.
 _PRIOR_RULES = ("first_name+last_name+date_of_birth", "soc_sec_id", "email", "loyalty_id")
 
@@ -255,35 +262,23 @@ class IdentityModel(Estimator[IdentitySettings]):
     def _predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         from shelfwise.identity.graph import cluster_records
 
-        unique_id = frame["source_system"].astype("string") + ":" + frame["source_id"]
+        unique_id = unique_ids(frame)
         links = self.links(frame)
         edges = self.accepted(links)[["unique_id_l", "unique_id_r", "match_probability"]]
         clusters = cluster_records(unique_id, edges, threshold=self.settings.threshold)
         return clusters.assignments[["unique_id", "person_id"]]
 
     def _evaluate(self, frame: pd.DataFrame) -> Evaluation:
-        from shelfwise.evaluation.linkage import cluster_scores, pair_scores
+        from shelfwise.evaluation.linkage import resolution_scores
         from shelfwise.identity.graph import cluster_records
 
-        unique_id = (frame["source_system"].astype("string") + ":" + frame["source_id"]).rename(
-            "unique_id"
-        )
-        truth = pd.DataFrame({"unique_id": unique_id, "entity_id": frame["entity_id"].to_numpy()})
-        true_pairs = truth.merge(truth, on="entity_id", suffixes=("_l", "_r"))
-        true_pairs = true_pairs[true_pairs["unique_id_l"] < true_pairs["unique_id_r"]]
+        unique_id = unique_ids(frame)
         links = self.accepted(self.links(frame))
-        pairs = pair_scores(links, true_pairs)
-        clusters = cluster_records(
+        persons = cluster_records(
             unique_id, links[["unique_id_l", "unique_id_r", "match_probability"]], threshold=0.0
         ).assignments.set_index("unique_id")["person_id"]
-        clustered = cluster_scores(clusters, truth.set_index("unique_id")["entity_id"])
-        metrics = {
-            "precision": pairs.precision,
-            "recall": pairs.recall,
-            "f1": pairs.f1,
-            **{f"cluster_{k}": float(v) for k, v in clustered.items()},
-        }
-        return Evaluation(metrics, "f1", True)
+        truth = pd.Series(frame["entity_id"].to_numpy(), index=unique_id.to_numpy())
+        return Evaluation(resolution_scores(links, persons, truth), "f1", True)
 
     def _learned(self) -> tuple[LearnedArrays, dict[str, Any]]:
         return {}, {

@@ -21,14 +21,13 @@ import pandas as pd
 
 from shelfwise.identity.governance import Governance, _now
 from shelfwise.identity.graph import Clustering, cluster_records
-from shelfwise.identity.linkage import LinkageSession
-from shelfwise.identity.model import LINK_COLUMNS, IdentityModel
+from shelfwise.identity.linkage import LinkageSession, unique_ids
+from shelfwise.identity.model import LINK_COLUMNS, IdentityModel, empty_links
 from shelfwise.identity.settings import IdentitySettings
 from shelfwise.identity.store import (
     CURRENT_RUN,
     RUN_COUNTS,
     chain_sql,
-    create_identity_tables,
     write_run,
 )
 
@@ -103,7 +102,7 @@ class IdentityResolver(Governance):
     # --- runs -----------------------------------------------------------------------------
 
     def runs(self) -> pd.DataFrame:
-        create_identity_tables(self.store)
+        self._ensure_tables()
         return self._frame("SELECT * FROM identity_runs ORDER BY started_at, run_id")
 
     def records(self) -> pd.DataFrame:
@@ -166,7 +165,7 @@ class IdentityResolver(Governance):
                 links = (
                     model.score(session, "records", new="new_records")
                     if new_records
-                    else pd.DataFrame({c: [] for c in LINK_COLUMNS})
+                    else empty_links()
                 )
             stages["score"] = time.perf_counter() - mark
             record_ids = session.connection.execute("SELECT unique_id FROM records").df()
@@ -209,7 +208,7 @@ class IdentityResolver(Governance):
 
     def _chain_links(self, current: dict[str, Any] | None) -> pd.DataFrame:
         if current is None:
-            return pd.DataFrame({c: [] for c in LINK_COLUMNS})
+            return empty_links()
         return self._frame(
             f"SELECT {', '.join(LINK_COLUMNS)} FROM identity_links WHERE run_id IN ({chain_sql()})",
             [current["run_id"]],
@@ -219,24 +218,12 @@ class IdentityResolver(Governance):
         self, clustering: Clustering, accepted: pd.DataFrame, truth: pd.DataFrame
     ) -> dict[str, float]:
         """Pairwise (links) and cluster precision, recall and F1 against true persons."""
-        from shelfwise.evaluation.linkage import cluster_scores, pair_scores
+        from shelfwise.evaluation.linkage import resolution_scores
 
-        true = truth.assign(
-            unique_id=truth["source_system"].astype("string") + ":" + truth["source_id"]
-        )[["unique_id", "person_id"]]
-        assigned = clustering.assignments.set_index("unique_id")["person_id"]
-        true = true[true["unique_id"].isin(assigned.index)]
-        pairs = true.merge(true, on="person_id", suffixes=("_l", "_r"))
-        pairs = pairs[pairs["unique_id_l"] < pairs["unique_id_r"]]
-        scores = pair_scores(accepted, pairs)
-        clustered = cluster_scores(assigned, true.set_index("unique_id")["person_id"])
-        return {
-            "precision": scores.precision,
-            "recall": scores.recall,
-            "f1": scores.f1,
-            "true_persons": float(true["person_id"].nunique()),
-            **{f"cluster_{k}": float(v) for k, v in clustered.items()},
-        }
+        truth_of = pd.Series(truth["person_id"].to_numpy(), index=unique_ids(truth).to_numpy())
+        persons = clustering.assignments.set_index("unique_id")["person_id"]
+        scores = resolution_scores(accepted, persons, truth_of)
+        return {**scores, "true_persons": scores["cluster_entities"]}
 
     def _register(
         self, model: IdentityModel, metrics: dict[str, float], records: int
@@ -296,18 +283,14 @@ class IdentityResolver(Governance):
             (graph["match_probability"] < settings.review_high) | graph["vetoed"]
         )
         review = graph[(graph["rule"] == "model") & in_band.to_numpy()]
-        assignments = clustering.assignments.merge(
-            pd.DataFrame(
-                {
-                    "unique_id": records["source_system"].astype("string")
-                    + ":"
-                    + records["source_id"],
-                    "source_system": records["source_system"].astype("string"),
-                    "source_id": records["source_id"].astype("string"),
-                }
-            ),
-            on="unique_id",
+        keys = pd.DataFrame(
+            {
+                "unique_id": unique_ids(records),
+                "source_system": records["source_system"].astype("string"),
+                "source_id": records["source_id"].astype("string"),
+            }
         )
+        assignments = clustering.assignments.merge(keys, on="unique_id")
         by_rule = {str(k): int(v) for k, v in accepted["rule"].value_counts().items()}
         report = ResolveReport(
             run_id=run_id,
@@ -364,7 +347,7 @@ class IdentityResolver(Governance):
 
     def assignments(self, run_id: str | None = None) -> pd.DataFrame:
         """unique_id, source_system, source_id, person_id of a run (default: the current)."""
-        create_identity_tables(self.store)
+        self._ensure_tables()
         if run_id is None:
             return self._frame(
                 f"SELECT * EXCLUDE (run_id) FROM identity_assignments WHERE run_id = {CURRENT_RUN}"
@@ -376,7 +359,7 @@ class IdentityResolver(Governance):
     def links_of(self, unique_id: str) -> pd.DataFrame:
         current = self.current_run()
         if current is None:
-            return pd.DataFrame({c: [] for c in LINK_COLUMNS})
+            return empty_links()
         return self._frame(
             f"SELECT * FROM identity_links WHERE run_id IN ({chain_sql()}) "
             "AND (unique_id_l = ? OR unique_id_r = ?)",
