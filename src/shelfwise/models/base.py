@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, cast, final
 import pandas as pd
 from numpy.typing import NDArray
 
+from shelfwise.features.definitions import FEATURE_VERSIONS, check_versions
 from shelfwise.models import persistence
 from shelfwise.models.settings import EstimatorSettings
 
@@ -105,6 +106,9 @@ class Estimator(ABC, Generic[SettingsT]):
     fitted_at_: datetime
     fit_seconds_: float
     training_data_: dict[str, Any]
+    # The feature-set versions of the training frame (empty when it did not come from the
+    # feature store); predict refuses features of other versions.
+    feature_versions_: dict[str, str]
 
     def __init__(self, settings: SettingsT | None = None) -> None:
         if settings is None:
@@ -143,6 +147,7 @@ class Estimator(ABC, Generic[SettingsT]):
         self.fit_seconds_ = time.perf_counter() - started
         self.fitted_at_ = datetime.now(UTC)
         self.training_data_ = persistence.describe_frame(frame)
+        self.feature_versions_ = dict(frame.attrs.get(FEATURE_VERSIONS, {}))
         logger.debug("%s fitted on %d rows in %.3f s", self, len(frame), self.fit_seconds_)
         return self
 
@@ -152,6 +157,12 @@ class Estimator(ABC, Generic[SettingsT]):
         self.check_fitted()
         required = tuple(c.name for c in self.input_schema if c.required)
         self._require(frame, required, "predict", "the input", allow_empty=True)
+        if self.feature_versions_:
+            check_versions(
+                self.feature_versions_,
+                dict(frame.attrs.get(FEATURE_VERSIONS, {})),
+                where=f"{type(self).__name__}.predict",
+            )
         started = time.perf_counter()
         out = self._predict(frame)
         logger.debug(

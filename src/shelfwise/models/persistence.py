@@ -98,6 +98,7 @@ def save_estimator(estimator: Estimator[Any], directory: Path) -> Path:
         "fitted_at": estimator.fitted_at_.isoformat(),
         "fit_seconds": estimator.fit_seconds_,
         "training_data": estimator.training_data_,
+        "feature_versions": estimator.feature_versions_,
     }
     directory.mkdir(parents=True, exist_ok=True)
     _write_json(directory / "settings.json", estimator.settings.to_dict())
@@ -125,6 +126,7 @@ def load_estimator(directory: Path) -> Estimator[Any]:
     estimator.fitted_at_ = datetime.fromisoformat(meta["fitted_at"])
     estimator.fit_seconds_ = float(meta["fit_seconds"])
     estimator.training_data_ = meta["training_data"]
+    estimator.feature_versions_ = dict(meta.get("feature_versions", {}))
     return estimator
 
 

@@ -39,6 +39,7 @@ FAMILY_TAG = "shelfwise.family"
 VERSION_TAG = "shelfwise.version"
 PRIMARY_METRIC_TAG = "shelfwise.primary_metric"
 HIGHER_IS_BETTER_TAG = "shelfwise.higher_is_better"
+FEATURES_TAG = "shelfwise.features"  # + ".<set>": the feature-set versions of the training frame
 
 MODEL_NAME = "model"  # the logged model's name within its run
 
@@ -193,6 +194,8 @@ class Tracker:
         if isinstance(metrics, Evaluation):
             run_tags[PRIMARY_METRIC_TAG] = metrics.primary_metric
             run_tags[HIGHER_IS_BETTER_TAG] = str(metrics.higher_is_better).lower()
+        for name, version in estimator.feature_versions_.items():
+            run_tags[f"{FEATURES_TAG}.{name}"] = version
         run_tags.update(tags or {})
 
         run = self.client.create_run(

@@ -1,0 +1,115 @@
+"""The online store: parity with the offline frame, versions, freshness, in-process and Redis."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+
+from shelfwise.features.definitions import FEATURE_VERSIONS, FeatureVersionError
+from shelfwise.features.parity import check_parity, order_batches
+from shelfwise.features.retail import PERSON_PURCHASES, RETAIL_FEATURE_SETS
+from shelfwise.features.store import FRESHNESS, FeatureStore
+from shelfwise.workspace import Workspace
+
+START, END = pd.Timestamp("2024-02-10"), pd.Timestamp("2024-03-20")
+
+
+def test_events_replayed_into_the_online_store_match_the_offline_frame(
+    shop_workspace: Workspace,
+) -> None:
+    store = FeatureStore(shop_workspace, online_url="memory://")
+    report = check_parity(store, START, END, sample=300, batch_rows=250, seed=1)
+    assert report.replayed_rows > 1_000 and report.batches > 3
+    assert report.entities_compared > 300
+    assert report.features_compared >= 80
+    assert report.mismatched == {}, report.to_dict()
+
+
+@pytest.mark.service
+def test_parity_holds_on_redis_too(shop_workspace: Workspace, redis_url: str) -> None:
+    store = FeatureStore(shop_workspace, online_url=redis_url)
+    report = check_parity(store, START, END, sample=200, batch_rows=400, seed=2)
+    assert report.ok, report.to_dict()
+    memory = FeatureStore(shop_workspace, online_url="memory://")
+    memory.materialise(as_of=END.to_pydatetime())
+    store.materialise(as_of=END.to_pydatetime())
+    asked = pd.DataFrame(
+        {"person_id": ["P0001", "P0002", "nobody"], "sku": "sku0003", "as_of": END}
+    )
+    from_redis, from_memory = store.vectors(asked), memory.vectors(asked)
+    pd.testing.assert_frame_equal(from_redis, from_memory)
+
+
+def test_batches_never_split_an_order() -> None:
+    rows = pd.DataFrame({"order_id": ["a", "a", "b", "b", "b", None, None, "c"]})
+    batches = order_batches(rows, 2)
+    assert [len(b) for b in batches] == [2, 3, 2, 1]
+    assert sum(len(b) for b in batches) == len(rows)
+
+
+def test_an_event_reaches_the_person_and_session_features_at_once(
+    shop_workspace: Workspace,
+) -> None:
+    store = FeatureStore(shop_workspace, online_url="memory://")
+    store.materialise(as_of=END.to_pydatetime())
+    asked = pd.DataFrame({"person_id": ["P0003"], "sku": ["sku0007"], "as_of": [END]})
+    before = store.vectors(asked)
+    report = store.ingest(pd.DataFrame({
+        "person_id": ["P0003", "P0003"], "sku": ["sku0007", "sku0007"],
+        "kind": ["view", "add_to_cart"], "page": "product",
+        "event_at": [END - pd.Timedelta(seconds=30), END - pd.Timedelta(seconds=10)],
+    }))  # fmt: skip
+    after = store.vectors(asked)
+    assert report["seconds"] < 60  # a sanity bound; speed is measured by `bench features`
+    assert after["pp_views"].iloc[0] == before["pp_views"].iloc[0] + 1
+    assert after["pp_carts"].iloc[0] == before["pp_carts"].iloc[0] + 1
+    assert after["session_events"].iloc[0] == 2.0
+    assert after["session_seconds"].iloc[0] == pytest.approx(30.0)
+    assert after["carts_decayed"].iloc[0] > before["carts_decayed"].iloc[0]
+    # The product's category came from the online catalogue, so the category set moved too.
+    assert after["category_views"].iloc[0] == before["category_views"].iloc[0] + 1
+    assert set(after.attrs[FRESHNESS]) >= {"person_product", "session"}
+
+
+def test_vectors_of_another_version_are_refused(shop_workspace: Workspace) -> None:
+    store = FeatureStore(shop_workspace, online_url="memory://")
+    with pytest.raises(LookupError, match="materialise"):
+        store.vectors(pd.DataFrame({"person_id": ["P0001"]}))
+    store.materialise(as_of=END.to_pydatetime(), sets=["person_purchases"])
+    vector = store.vectors(pd.DataFrame({"person_id": ["P0001"]}), sets=["person_purchases"])
+    assert vector.attrs[FEATURE_VERSIONS] == {"person_purchases": PERSON_PURCHASES.version}
+    changed = dataclasses.replace(PERSON_PURCHASES, stream=PERSON_PURCHASES.stream + " AND true")
+    newer = FeatureStore(shop_workspace, online_url="memory://")
+    newer.backend = store.backend  # the same stored states, read by a newer definition
+    newer.sets = (changed,)
+    with pytest.raises(FeatureVersionError, match="materialise it again"):
+        newer.vectors(pd.DataFrame({"person_id": ["P0001"]}))
+    with pytest.raises(FeatureVersionError, match="trained on"):
+        store.vectors(
+            pd.DataFrame({"person_id": ["P0001"]}),
+            sets=["person_purchases"],
+            expected_versions={"person_purchases": "123456789abc"},
+        )
+
+
+def test_freshness_is_reported_against_each_target(shop_workspace: Workspace) -> None:
+    store = FeatureStore(shop_workspace, online_url="memory://")
+    assert not store.freshness()["product"]["ok"]
+    store.materialise(as_of=END.to_pydatetime())
+    store.ingest(pd.DataFrame({"person_id": ["P0001"], "kind": ["view"], "sku": ["sku0001"],
+                               "event_at": [END]}))  # fmt: skip
+    report = store.freshness()
+    assert set(report) == {s.name for s in RETAIL_FEATURE_SETS}
+    assert all(item["ok"] for item in report.values()), report
+    assert report["session"]["ingest_seconds"] <= report["session"]["target_seconds"]
+    assert report["product"]["as_of"] == END.isoformat()
+
+
+def test_bad_interactions_are_refused_with_the_column_named(shop_workspace: Workspace) -> None:
+    store = FeatureStore(shop_workspace, online_url="memory://")
+    with pytest.raises(ValueError, match="event_at"):
+        store.ingest(pd.DataFrame({"person_id": ["P1"], "kind": ["view"]}))
+    with pytest.raises(ValueError, match="event_at"):
+        store.ingest(pd.DataFrame({"person_id": ["P1"], "event_at": ["not a time"]}))
