@@ -2,7 +2,9 @@
 
 Stages: load and validate the data, then resolve identities (the households scattered over the
 retailer's other systems by the simulator, linked back into persons, their sessions stitched
-and profiled). Later stages (features, training, registration, serving) extend
+and profiled), then build the features (states, a replay that proves the online store equals
+the offline frame, the online store materialised). Later stages (training, registration,
+serving) extend
 :func:`run_quickstart`; each stage reports what it did in :class:`QuickstartReport`.
 """
 
@@ -42,6 +44,7 @@ class QuickstartReport:
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     identity: dict[str, Any] = field(default_factory=dict)
+    features: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -153,6 +156,14 @@ def run_quickstart(
     report.checks.update(checks)
     report.stage_seconds.update({f"identity.{k}": v for k, v in seconds.items()})
     report.stage_seconds["identity"] = round(time.perf_counter() - stage, 2)
+
+    from shelfwise.features.stage import build_features
+
+    stage = time.perf_counter()
+    report.features, checks, seconds = build_features(workspace, say)
+    report.checks.update(checks)
+    report.stage_seconds.update({f"features.{k}": v for k, v in seconds.items()})
+    report.stage_seconds["features"] = round(time.perf_counter() - stage, 2)
 
     report.tables = workspace.analytic.counts()
     report.seconds = round(time.perf_counter() - started, 2)

@@ -95,3 +95,13 @@ def test_versions_of_another_definition_are_refused_with_their_names() -> None:
         check_versions({"a": "1", "b": "1"}, {"a": "1"}, where="here")
     with pytest.raises(FeatureVersionError, match="no feature versions"):
         check_versions({"a": "1"}, {}, where="here")
+
+
+def test_the_public_surface_imports_every_name_it_lists() -> None:
+    import shelfwise.features as features
+
+    assert set(features.__all__) == set(features._EXPORTS)
+    for name in features.__all__:
+        assert getattr(features, name) is not None
+    with pytest.raises(AttributeError, match="no attribute"):
+        _ = features.nothing_here  # type: ignore[attr-defined]

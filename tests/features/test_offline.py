@@ -35,7 +35,8 @@ def test_a_planted_future_purchase_and_view_change_nothing_before_they_happen(
     # A purchase exactly at the moment asked about, one a day later, and a view a second later.
     planted = {
         "orders": pd.DataFrame({
-            "order_id": ["future-1", "future-2"], "ordered_at": [MOMENT, MOMENT + pd.Timedelta(days=1)],
+            "order_id": ["future-1", "future-2"],
+            "ordered_at": [MOMENT, MOMENT + pd.Timedelta(days=1)],
             "source_system": "loyalty_card", "customer_ref": record, "store_id": "s1",
         }),
         "order_lines": pd.DataFrame({

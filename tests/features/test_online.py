@@ -21,7 +21,8 @@ def test_events_replayed_into_the_online_store_match_the_offline_frame(
 ) -> None:
     store = FeatureStore(shop_workspace, online_url="memory://")
     report = check_parity(store, START, END, sample=300, batch_rows=250, seed=1)
-    assert report.replayed_rows > 1_000 and report.batches > 3
+    assert report.replayed_rows > 1_000
+    assert report.batches > 3
     assert report.entities_compared > 300
     assert report.features_compared >= 80
     assert report.mismatched == {}, report.to_dict()

@@ -112,7 +112,8 @@ def test_first_last_latest_and_active_rows() -> None:
         A("largest", "max", "value"), A("running", "active", "value", until="until"),
     )  # fmt: skip
     frame = frame_at(rows, feature_set, [T0, T0 + 2 * DAY + pd.Timedelta(hours=12), T0 + 5 * DAY])
-    assert math.isnan(frame["first"].iloc[0]) and math.isnan(frame["latest"].iloc[0])
+    assert math.isnan(frame["first"].iloc[0])
+    assert math.isnan(frame["latest"].iloc[0])
     assert frame["first"].tolist()[1:] == [2.5, 5.0]
     assert frame["last"].tolist()[1:] == [0.5, 3.0]
     assert frame["latest"].tolist()[1:] == [3.0, 3.0]  # a NULL value does not replace 5 then 3
@@ -122,9 +123,13 @@ def test_first_last_latest_and_active_rows() -> None:
 
 
 EXACT_UNDER_LATE_ROWS = (
-    A("n", "count"), A("total", "sum", "value"), A("decayed", "decayed", "value", half_life_days=2.0),
-    A("first", "first"), A("last", "last"), A("largest", "max", "value"),
-)  # fmt: skip
+    A("n", "count"),
+    A("total", "sum", "value"),
+    A("decayed", "decayed", "value", half_life_days=2.0),
+    A("first", "first"),
+    A("last", "last"),
+    A("largest", "max", "value"),
+)
 
 
 @pytest.mark.parametrize("late", [False, True])

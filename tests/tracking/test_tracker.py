@@ -251,3 +251,23 @@ def test_ingest_benchmark_smoke(settings: Settings) -> None:
     assert figures["broken_file_balanced"] is True
     assert figures["broken_file_quarantined"] == figures["broken_file_planted"]
     assert figures["broken_file_reingest_inserted"] == 0
+
+
+def test_a_run_records_the_feature_set_versions_and_the_loaded_model_enforces_them(
+    tracker: Tracker,
+) -> None:
+    frame = _log(200, 3)
+    frame.attrs["feature_versions"] = {"person_purchases": "aaaaaaaaaaaa", "product": "bbb"}
+    model = PopularityRecommender().fit(frame)
+    record = tracker.log_training(model, experiment="features")
+    tags = tracker.client.get_run(record.run_id).data.tags
+    assert tags["shelfwise.features.person_purchases"] == "aaaaaaaaaaaa"
+    assert tags["shelfwise.features.product"] == "bbb"
+    loaded = tracker.load_estimator(record.model_uri)
+    assert loaded.feature_versions_ == frame.attrs["feature_versions"]
+    asked = pd.DataFrame({"person_id": ["p1"]})
+    asked.attrs["feature_versions"] = {"person_purchases": "cccccccccccc", "product": "bbb"}
+    from shelfwise.features import FeatureVersionError
+
+    with pytest.raises(FeatureVersionError, match="person_purchases"):
+        loaded.predict(asked)

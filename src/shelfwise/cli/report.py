@@ -42,6 +42,8 @@ def print_quickstart(console: Console, report: QuickstartReport) -> None:
         console.print("  (all of them: `shelfwise quarantine`)")
     if report.identity:
         _print_identity(console, report.identity)
+    if report.features:
+        _print_features(console, report.features)
     checks = Table("check", "result", title="checks")
     for name, check in report.checks.items():
         mark = "[green]ok[/green]" if check["ok"] else "[red]FAIL[/red]"
@@ -85,4 +87,28 @@ def _print_identity(console: Console, identity: dict[str, Any]) -> None:
         "to the right person",
     )
     view.add_row("profiles", f"{identity['profiles']:,} (table person_profiles)")
+    console.print(view)
+
+
+def _print_features(console: Console, features: dict[str, Any]) -> None:
+    view = Table("feature store", "", title="features, point in time, the same online")
+    view.add_row(
+        "feature sets / features",
+        f"{features['sets']} / {features['features']} (`shelfwise features list`)",
+    )
+    parity = features["parity"]
+    view.add_row(
+        "online = offline after replay",
+        f"{'yes' if parity['ok'] else 'NO'}: {parity['replayed_rows']:,} events of "
+        f"{parity['start'][:10]}..{parity['end'][:10]} replayed at "
+        f"{parity['ingest_rows_per_s']:,.0f}/s; {parity['entities_compared']:,} entities x "
+        f"{parity['features_compared']} features compared, "
+        f"{len(parity['mismatched'])} features differ",
+    )
+    entities = features["entities"]
+    view.add_row(
+        f"online store ({features['online_store']})",
+        f"as of {features['materialised_as_of']}: "
+        + ", ".join(f"{k} {v:,}" for k, v in entities.items() if v),
+    )
     console.print(view)

@@ -165,7 +165,7 @@ class OfflineFeatures:
 
     def refresh(self) -> None:
         """Drop the states made so far; the next frame rebuilds them from the store."""
-        for name, table in self._built.items():
+        for table in self._built.values():
             if table:
                 self.store.execute(f"DROP TABLE IF EXISTS {quote(table)}")
         self._built.clear()

@@ -8,6 +8,7 @@ random sample of person x product pairs and of sessions, feature by feature.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -47,12 +48,16 @@ def order_batches(rows: pd.DataFrame, size: int) -> list[pd.DataFrame]:
     bounds = [0]
     start = size
     while start < len(rows):
-        while start < len(rows) and orders[start] is not None and orders[start] == orders[start - 1]:
+        while start < len(rows) and _same_order(orders[start], orders[start - 1]):
             start += 1
         bounds.append(start)
         start += size
     bounds.append(len(rows))
-    return [rows.iloc[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    return [rows.iloc[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def _same_order(one: object, other: object) -> bool:
+    return one is not None and one == other
 
 
 def replayable(store: FeatureStore, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:

@@ -114,6 +114,12 @@ class FeatureStore:
         self.layouts = Layout.of(self.sets)
         self._connection: duckdb.DuckDBPyConnection | None = None
 
+    def using(self, online_url: str) -> FeatureStore:
+        """The same sets and offline states over another online store."""
+        other = FeatureStore(self.workspace, self.sets, self.cross, online_url=online_url)
+        other.__dict__["offline"] = self.offline
+        return other
+
     # Offline.
     @cached_property
     def offline(self) -> OfflineFeatures:
@@ -427,10 +433,7 @@ class FeatureStore:
             age = (now - newest).total_seconds()
             target = feature_set.freshness_target_seconds
             lag = info.get("ingest_seconds")
-            if feature_set.streaming:
-                fresh = lag is None or lag <= target
-            else:
-                fresh = age <= target
+            fresh = (lag is None or lag <= target) if feature_set.streaming else age <= target
             out[feature_set.name] = {
                 "ok": info["version"] == feature_set.version and fresh,
                 "kind": "static"
