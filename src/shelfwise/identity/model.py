@@ -87,6 +87,7 @@ class IdentityModel(Estimator[IdentitySettings]):
         self.fit_seconds_ = time.perf_counter() - started
         self.fitted_at_ = datetime.now(UTC)
         self.training_data_ = {"rows": session.count(table), "table": "customer_records"}
+        self.feature_versions_ = {}  # trained on records, not on feature-store features
         return self
 
     def _train(self, session: LinkageSession, table: str) -> None:

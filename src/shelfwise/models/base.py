@@ -132,6 +132,11 @@ class Estimator(ABC, Generic[SettingsT]):
     def is_fitted(self) -> bool:
         return hasattr(self, "fitted_at_")
 
+    @property
+    def feature_versions(self) -> dict[str, str]:
+        """The feature-set versions it was trained on (empty: not on feature-store features)."""
+        return dict(getattr(self, "feature_versions_", {}))
+
     def check_fitted(self) -> None:
         if not self.is_fitted:
             raise NotFittedError(
@@ -157,9 +162,9 @@ class Estimator(ABC, Generic[SettingsT]):
         self.check_fitted()
         required = tuple(c.name for c in self.input_schema if c.required)
         self._require(frame, required, "predict", "the input", allow_empty=True)
-        if self.feature_versions_:
+        if self.feature_versions:
             check_versions(
-                self.feature_versions_,
+                self.feature_versions,
                 dict(frame.attrs.get(FEATURE_VERSIONS, {})),
                 where=f"{type(self).__name__}.predict",
             )

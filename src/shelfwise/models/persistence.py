@@ -98,7 +98,7 @@ def save_estimator(estimator: Estimator[Any], directory: Path) -> Path:
         "fitted_at": estimator.fitted_at_.isoformat(),
         "fit_seconds": estimator.fit_seconds_,
         "training_data": estimator.training_data_,
-        "feature_versions": estimator.feature_versions_,
+        "feature_versions": estimator.feature_versions,
     }
     directory.mkdir(parents=True, exist_ok=True)
     _write_json(directory / "settings.json", estimator.settings.to_dict())

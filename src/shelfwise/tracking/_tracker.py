@@ -194,7 +194,7 @@ class Tracker:
         if isinstance(metrics, Evaluation):
             run_tags[PRIMARY_METRIC_TAG] = metrics.primary_metric
             run_tags[HIGHER_IS_BETTER_TAG] = str(metrics.higher_is_better).lower()
-        for name, version in estimator.feature_versions_.items():
+        for name, version in estimator.feature_versions.items():
             run_tags[f"{FEATURES_TAG}.{name}"] = version
         run_tags.update(tags or {})
 
