@@ -24,6 +24,7 @@ import json
 import math
 import re
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -142,7 +143,7 @@ class Derived:
         _check_name(self.name)
         _parse_formula(self.formula)
 
-    @property
+    @cached_property
     def inputs(self) -> tuple[str, ...]:
         tree = _parse_formula(self.formula)
         names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
@@ -245,7 +246,7 @@ class FeatureSet:
     def missing_indicator(self) -> str:
         return f"{self.name}_missing"
 
-    @property
+    @cached_property
     def feature_names(self) -> tuple[str, ...]:
         """The columns this set adds to a frame, in order."""
         return (*self._names(), self.missing_indicator)
@@ -257,11 +258,11 @@ class FeatureSet:
             *(d.name for d in self.derived),
         ]
 
-    @property
+    @cached_property
     def categorical(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.attributes if a.kind == "category")
 
-    @property
+    @cached_property
     def state_columns(self) -> tuple[str, ...]:
         """What the online store keeps per entity (all numbers), in order."""
         if self.static:
@@ -280,7 +281,7 @@ class FeatureSet:
         data["stream"] = " ".join(self.stream.split())
         return data
 
-    @property
+    @cached_property
     def version(self) -> str:
         """A hash of the definition (descriptions and freshness targets aside)."""
         text = json.dumps(self.definition(), sort_keys=True, default=str)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 from shelfwise.features.definitions import FeatureSet, FeatureVersionError
@@ -36,16 +37,11 @@ def group_name(keys: Sequence[str]) -> str:
 
 def entity_keys(rows: Any, keys: Sequence[str]) -> list[str | None]:
     """One string per row for the entity's key columns (None where a key is missing)."""
-    columns = [np.asarray(rows[k], dtype=object) for k in keys]
-    if len(columns) == 1:
-        return [None if v is None or v != v else str(v) for v in columns[0]]
-    out: list[str | None] = []
-    for parts in zip(*columns, strict=True):
-        if any(p is None or p != p for p in parts):
-            out.append(None)
-        else:
-            out.append(KEY_SEPARATOR.join(str(p) for p in parts))
-    return out
+    if len(keys) == 1:
+        return [None if v is None or v != v else str(v) for v in rows[keys[0]]]
+    parts = [pd.Series(np.asarray(rows[k], dtype=object), dtype="string") for k in keys]
+    joined = parts[0].str.cat(parts[1:], sep=KEY_SEPARATOR)
+    return [None if v is pd.NA else v for v in joined.tolist()]
 
 
 class Backend(Protocol):
@@ -147,14 +143,17 @@ class RedisBackend:
 
     def get_rows(self, group: str, keys: Sequence[str | None], width: int) -> Matrix:
         out = np.full((len(keys), width), np.nan)
-        wanted = [(i, self._key(group, k)) for i, k in enumerate(keys) if k is not None]
+        prefix = f"{self.prefix}:{group}:"
+        wanted = [i for i, k in enumerate(keys) if k is not None]
         if not wanted:
             return out
-        values = self.client.mget([name for _, name in wanted])
+        values = self.client.mget([prefix + str(keys[i]) for i in wanted])
         size = width * 8
-        for (i, _), value in zip(wanted, values, strict=True):
-            if value is not None and len(value) == size:
-                out[i] = np.frombuffer(value, dtype=np.float64)
+        found = [j for j, v in enumerate(values) if v is not None and len(v) == size]
+        if found:
+            packed = b"".join(values[j] for j in found)
+            rows = np.frombuffer(packed, dtype=np.float64).reshape(len(found), width)
+            out[np.asarray(wanted)[found]] = rows
         return out
 
     def put_rows(self, group: str, keys: Sequence[str], rows: Matrix) -> None:

@@ -113,6 +113,7 @@ class FeatureStore:
         self.online_url = online_url or workspace.settings.online_store_url
         self.layouts = Layout.of(self.sets)
         self._connection: duckdb.DuckDBPyConnection | None = None
+        self._vocabularies: dict[str, tuple[dict[str, Any], np.ndarray[Any, Any]]] = {}
 
     def using(self, online_url: str) -> FeatureStore:
         """The same sets and offline states over another online store."""
@@ -165,7 +166,10 @@ class FeatureStore:
         """Write every set's states as of ``as_of`` (default: after the latest data) into the
         online store, and record its version and moment."""
         chosen = [s for s in self.sets if sets is None or s.name in sets]
-        moment = pd.Timestamp(as_of if as_of is not None else self._latest()).tz_localize(None)
+        moment = pd.Timestamp(as_of if as_of is not None else self._latest())
+        if moment.tzinfo is not None:
+            moment = moment.tz_convert("UTC")
+        moment = moment.tz_localize(None)
         meta = self.backend.get_meta()
         meta.setdefault("sets", {})
         meta.setdefault("vocabularies", {})
@@ -247,34 +251,46 @@ class FeatureStore:
         return block
 
     def _reader(self) -> Any:
-        cache: dict[tuple[str, tuple[str | None, ...]], np.ndarray[Any, Any]] = {}
+        """A lookup for one request: each key group is read once, whatever its sets."""
+        cache: dict[str, np.ndarray[Any, Any]] = {}
         ages: dict[str, float] = {}
 
         def read(feature_set: FeatureSet, rows: Mapping[str, Any]) -> StateBlock:
             self.guard.check(feature_set)
             layout = self.layouts[group_name(feature_set.keys)]
-            keys = entity_keys(rows, feature_set.keys)
-            marker = (layout.group, tuple(keys))
-            if marker not in cache:
-                cache[marker] = self.backend.get_rows(layout.group, keys, layout.width)
-            matrix = cache[marker]
+            if layout.group not in cache:
+                keys = entity_keys(rows, feature_set.keys)
+                cache[layout.group] = self.backend.get_rows(layout.group, keys, layout.width)
+            matrix = cache[layout.group]
             written = matrix[:, layout.written_column(feature_set)]
             present = ~np.isnan(written)
             if present.any():
                 ages[feature_set.name] = float(time.time() - np.nanmin(written))
             block = matrix[:, layout.columns(feature_set)]
-            vocabularies = self.guard.meta().get("vocabularies", {})
             columns: dict[str, Any] = {}
             for j, column in enumerate(feature_set.state_columns):
                 if column in feature_set.categorical:
-                    words = vocabularies.get(f"{feature_set.name}.{column}", [])
-                    columns[column] = _decode(block[:, j], words)
+                    words = self._words(f"{feature_set.name}.{column}")
+                    codes = _codes(block[:, j])
+                    codes[codes >= len(words) - 1] = -1  # a code newer than this reader
+                    columns[column] = words[codes]
                 else:
                     columns[column] = block[:, j]
             return StateBlock(columns, present)
 
         read.ages = ages  # type: ignore[attr-defined]
         return read
+
+    def _words(self, vocabulary: str) -> np.ndarray[Any, Any]:
+        """A vocabulary as an array whose last entry (None) is where missing codes point;
+        made again only when the store's metadata changed."""
+        meta = self.guard.meta()
+        cached = self._vocabularies.get(vocabulary)
+        if cached is None or cached[0] is not meta:
+            words = meta.get("vocabularies", {}).get(vocabulary, [])
+            cached = (meta, np.array([*words, None], dtype=object))
+            self._vocabularies[vocabulary] = cached
+        return cached[1]
 
     def vector_columns(
         self,
@@ -472,7 +488,6 @@ def _encode(values: np.ndarray[Any, Any], words: list[str]) -> np.ndarray[Any, A
     return codes
 
 
-def _decode(codes: np.ndarray[Any, Any], words: list[str]) -> np.ndarray[Any, Any]:
-    table = np.array([*words, None], dtype=object)
-    index = np.where(np.isnan(codes), len(words), codes).astype(np.int64)
-    return table[np.minimum(index, len(words))]
+def _codes(codes: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Float codes as indexes into a vocabulary array; NaN points at its last entry (None)."""
+    return np.where(np.isnan(codes), -1, codes).astype(np.int64)
