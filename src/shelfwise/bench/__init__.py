@@ -21,6 +21,7 @@ from shelfwise.settings import Settings
 
 # name -> module path; modules are imported on first use so `--help` stays fast.
 BENCHMARKS: dict[str, str] = {
+    "features": "shelfwise.bench.features",
     "identity": "shelfwise.bench.identity",
     "ingest": "shelfwise.bench.ingest",
     "tracking": "shelfwise.bench.tracking",

@@ -265,9 +265,11 @@ def quickstart(
 
 
 def _add_groups() -> None:
+    from shelfwise.cli.features import app as features_app
     from shelfwise.cli.identity import app as identity_app
 
     app.add_typer(identity_app, name="identity")
+    app.add_typer(features_app, name="features")
 
 
 _add_groups()
