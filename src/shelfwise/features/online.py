@@ -40,8 +40,10 @@ def entity_keys(rows: Any, keys: Sequence[str]) -> list[str | None]:
     if len(keys) == 1:
         return [None if v is None or v != v else str(v) for v in rows[keys[0]]]
     parts = [pd.Series(np.asarray(rows[k], dtype=object), dtype="string") for k in keys]
-    joined = parts[0].str.cat(parts[1:], sep=KEY_SEPARATOR)
-    return [None if v is pd.NA else v for v in joined.tolist()]
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined + KEY_SEPARATOR + part  # NA anywhere makes the key NA
+    return [v if isinstance(v, str) else None for v in joined.tolist()]
 
 
 class Backend(Protocol):
@@ -151,7 +153,7 @@ class RedisBackend:
         size = width * 8
         found = [j for j, v in enumerate(values) if v is not None and len(v) == size]
         if found:
-            packed = b"".join(values[j] for j in found)
+            packed = b"".join(bytes(values[j] or b"") for j in found)
             rows = np.frombuffer(packed, dtype=np.float64).reshape(len(found), width)
             out[np.asarray(wanted)[found]] = rows
         return out

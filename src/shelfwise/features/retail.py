@@ -306,7 +306,7 @@ PRODUCT_PROMOTIONS = FeatureSet(
 PRODUCT_COUPONS = FeatureSet(
     name="product_coupons",
     entity="product",
-    description="Whether a coupon for the product is redeemable now (overlapping campaigns merged).",
+    description="Whether a coupon for the product can be redeemed now (overlapping runs merged).",
     stream="""WITH coupons AS (
             SELECT DISTINCT sku, starts_at, ends_at FROM promotions
             WHERE promotion_type = 'coupon'),
@@ -362,7 +362,8 @@ PERSON_ATTRIBUTES = FeatureSet(
     entity="person",
     description="Demographics from the person's records (the loyalty card's, where it has them).",
     stream=f"""SELECT m.person_id,
-            arg_max(c.attributes, c.attributes IS NOT NULL) AS attributes,
+            arg_max(c.attributes, CAST(c.attributes IS NOT NULL AS INTEGER) || ':'
+                || m.source_system || ':' || m.source_id) AS attributes,
             count(*) AS records, count(DISTINCT m.source_system) AS systems
         FROM (SELECT DISTINCT person_id, source_system, source_id FROM person_map
               WHERE person_id IS NOT NULL) m

@@ -77,7 +77,10 @@ def _contribution(aggregate: Aggregate, dialect: Dialect) -> tuple[str, str]:
     if kind == "count":
         return f"CASE WHEN {when} THEN 1.0 ELSE 0.0 END", "sum"
     if kind in ("sum", "decayed", "window", "session"):
-        return f"CASE WHEN {when} THEN coalesce({_number(aggregate.value)}, 0.0) ELSE 0.0 END", "sum"
+        return (
+            f"CASE WHEN {when} THEN coalesce({_number(aggregate.value)}, 0.0) ELSE 0.0 END",
+            "sum",
+        )
     if kind == "first":
         return f"CASE WHEN {when} THEN {dialect.epoch('event_at')} END", "min"
     if kind == "last":
@@ -112,7 +115,9 @@ def states_sql(
     actives = [a for a in aggregates if a.kind == "active"]
 
     real = [f"{keys}", "event_at", "false AS _prior"]
-    real += [f"{sql} AS {q('c_' + a.name)}" for a in aggregates for sql in [contributions[a.name][0]]]
+    real += [
+        f"{sql} AS {q('c_' + a.name)}" for a in aggregates for sql in [contributions[a.name][0]]
+    ]
     real += [
         f"CASE WHEN {_where(a)} THEN {dialect.epoch(str(a.until))} END AS {q('u_' + a.name)}"
         for a in actives
