@@ -12,6 +12,8 @@ Full run, on a fresh workspace loaded from The Complete Journey as the quickstar
   one random person (person and session sets) or 200 random products (product sets), from the
   in-process store and from Redis (``SHELFWISE_BENCH_REDIS_URL``; its database is flushed);
   ``rows200_read_*`` is the baseline in the same run: the same 200 rows read, nothing computed;
+- ``ingest_one_event_*``: milliseconds for one browsing event alone through ``ingest``, from
+  its arrival to its features being readable (the streaming sets' freshness target is 1 s);
 - ``ingest_events_per_s``: the streaming sets materialised as of 2017-09-01, then the next 14
   days of interactions folded in through ``FeatureStore.ingest`` in batches of about 10,000 rows
   cut at order boundaries, into memory and into Redis;
@@ -71,11 +73,12 @@ class Protocol:
     batch_rows: int
     warmup: int
     requests: int
+    single_events: int = 200
 
 
 # 10,000-row batches: about half a second of events at the goal rate, inside the 1 s target.
 FULL = Protocol(45, (46, 49), (2, 53), 5_000, pd.Timestamp("2017-09-01"), 14.0, 10_000, 200, 3_000)
-SMOKE = Protocol(13, (14, 17), (2, 17), 50, pd.Timestamp("2024-04-01"), 14.0, 500, 20, 200)
+SMOKE = Protocol(13, (14, 17), (2, 17), 50, pd.Timestamp("2024-04-01"), 14.0, 500, 20, 200, 20)
 
 
 def _settings(folder: Path) -> Settings:
@@ -266,6 +269,7 @@ def _ingest(base: FeatureStore, url: str, protocol: Protocol, prefix: str) -> di
         started = time.perf_counter()
         store.ingest(batch)
         spent.append(time.perf_counter() - started)
+    single = _single_events(store, interactions, protocol)
     store.close()
     rate = len(interactions) / sum(spent) if spent else 0.0
     progress(f"{_where(prefix)} ingest: {len(interactions):,} rows, {rate:,.0f} rows/s")
@@ -274,7 +278,27 @@ def _ingest(base: FeatureStore, url: str, protocol: Protocol, prefix: str) -> di
         f"{prefix}ingest_rows": len(interactions),
         f"{prefix}ingest_batches": len(batches),
         f"{prefix}ingest_batch_p50_ms": round(float(np.median(spent)) * 1e3, 3) if spent else 0.0,
+        f"{prefix}ingest_one_event_p50_ms": single[0],
+        f"{prefix}ingest_one_event_p99_ms": single[1],
     }
+
+
+def _single_events(
+    store: FeatureStore, interactions: pd.DataFrame, protocol: Protocol
+) -> tuple[float, float]:
+    """Milliseconds from one browsing event's arrival to its features being readable: the
+    event alone through ``ingest``, as an API call would send it."""
+    views = interactions[interactions["kind"] != "purchase"].head(protocol.single_events)
+    if views.empty:
+        return 0.0, 0.0
+    spent = []
+    for index in range(len(views)):
+        event = views.iloc[[index]].assign(event_at=views["event_at"].max())
+        started = time.perf_counter_ns()
+        store.ingest(event)
+        spent.append(time.perf_counter_ns() - started)
+    p50, p99 = np.percentile(np.asarray(spent) / 1e6, [50, 99])
+    return round(float(p50), 3), round(float(p99), 3)
 
 
 def _online(store: FeatureStore, protocol: Protocol, prefix: str) -> dict[str, Any]:

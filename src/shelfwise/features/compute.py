@@ -134,6 +134,16 @@ def epoch_seconds(moments: Any) -> Floats:
     return index.as_unit("ns").asi8.astype(np.float64) / 1e9
 
 
+def select_sets(sets: Sequence[FeatureSet], names: Sequence[str] | None) -> tuple[FeatureSet, ...]:
+    """The sets named (all of them for None), refusing a name that is not a set."""
+    if names is None:
+        return tuple(sets)
+    unknown = set(names) - {s.name for s in sets}
+    if unknown:
+        raise ValueError(f"unknown feature sets {sorted(unknown)}; known: {[s.name for s in sets]}")
+    return tuple(s for s in sets if s.name in names)
+
+
 def applicable(sets: Sequence[FeatureSet], columns: Sequence[str]) -> list[FeatureSet]:
     """The sets whose keys the rows have (or can borrow from another applicable set)."""
     have = set(columns)

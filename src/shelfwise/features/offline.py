@@ -22,7 +22,7 @@ import pandas as pd
 from shelfwise.data.contract import TABLES
 from shelfwise.data.store import AnalyticStore
 from shelfwise.data.validation import quote
-from shelfwise.features.compute import StateBlock, assemble
+from shelfwise.features.compute import StateBlock, assemble, select_sets
 from shelfwise.features.definitions import Attribute, Derived, FeatureSet
 from shelfwise.features.retail import (
     BASE_RELATIONS,
@@ -156,12 +156,7 @@ class OfflineFeatures:
 
     def frame(self, rows: pd.DataFrame, sets: Sequence[str] | None = None) -> pd.DataFrame:
         """``rows`` with every applicable feature as of each row's ``as_of``."""
-        chosen = self.sets if sets is None else tuple(s for s in self.sets if s.name in sets)
-        if sets is not None:
-            unknown = set(sets) - {s.name for s in self.sets}
-            if unknown:
-                raise ValueError(f"unknown feature sets {sorted(unknown)}")
-        return assemble(rows, chosen, self.lookup, cross=self.cross)
+        return assemble(rows, select_sets(self.sets, sets), self.lookup, cross=self.cross)
 
     def refresh(self) -> None:
         """Drop the states made so far; the next frame rebuilds them from the store."""

@@ -29,6 +29,7 @@ from shelfwise.features.compute import (
     StateBlock,
     epoch_seconds,
     feature_columns,
+    select_sets,
 )
 from shelfwise.features.definitions import (
     FEATURE_VERSIONS,
@@ -165,7 +166,7 @@ class FeatureStore:
     ) -> dict[str, Any]:
         """Write every set's states as of ``as_of`` (default: after the latest data) into the
         online store, and record its version and moment."""
-        chosen = [s for s in self.sets if sets is None or s.name in sets]
+        chosen = select_sets(self.sets, sets)
         moment = pd.Timestamp(as_of if as_of is not None else self._latest())
         if moment.tzinfo is not None:
             moment = moment.tz_convert("UTC")
@@ -312,7 +313,7 @@ class FeatureStore:
         sets: Sequence[str] | None,
         expected_versions: Mapping[str, str] | None,
     ) -> tuple[dict[str, Any], dict[str, float], dict[str, str]]:
-        chosen = [s for s in self.sets if sets is None or s.name in sets]
+        chosen = select_sets(self.sets, sets)
         reader = self._reader()
         columns, used = feature_columns(rows, as_of, chosen, reader, cross=self.cross)
         versions = {s.name: s.version for s in used}
