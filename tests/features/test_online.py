@@ -114,3 +114,38 @@ def test_bad_interactions_are_refused_with_the_column_named(shop_workspace: Work
         store.ingest(pd.DataFrame({"person_id": ["P1"], "kind": ["view"]}))
     with pytest.raises(ValueError, match="event_at"):
         store.ingest(pd.DataFrame({"person_id": ["P1"], "event_at": ["not a time"]}))
+
+
+def test_posted_events_reach_their_person_by_record_or_by_session(
+    shop_workspace: Workspace,
+) -> None:
+    from shelfwise.features.events import EventFeed
+
+    store = FeatureStore(shop_workspace, online_url="memory://")
+    store.materialise(as_of=END.to_pydatetime())
+    feed = EventFeed(store)
+    asked = pd.DataFrame({"person_id": ["P0004"], "sku": ["sku0009"], "as_of": [END]})
+    before = store.vectors(asked)
+    moment = END - pd.Timedelta(minutes=5)
+    events = pd.DataFrame({
+        "occurred_at": [moment, moment + pd.Timedelta(seconds=20), moment],
+        "source_system": "loyalty_card",  # the loyalty app: its customer_ref is the card
+        "event_type": ["login", "view", "purchase"],
+        "customer_ref": ["c4", None, "c4"],  # the view is anonymous, in the login's session
+        "session_id": ["new-session", "new-session", "new-session"],
+        "anonymous_id": "a-cookie",
+        "sku": [None, "sku0009", "sku0009"],
+        "context": [None, '{"page": "product"}', None],
+    })  # fmt: skip
+    report = feed.ingest(events)
+    after = store.vectors(asked)
+    assert report["events"] == 3
+    assert report["attributed"] == 2  # the purchase echo is left to its order
+    assert after["pp_views"].iloc[0] == before["pp_views"].iloc[0] + 1
+    assert after["session_events"].iloc[0] == 2.0
+    assert after["pp_purchases"].iloc[0] == before["pp_purchases"].iloc[0]
+    stranger = feed.interactions(events.assign(customer_ref=None, session_id="other"))
+    assert stranger["person_id"].isna().all()
+    assert set(stranger["actor_id"]) == {"anonymous:a-cookie"}
+    with pytest.raises(ValueError, match="event_type"):
+        feed.ingest(events.drop(columns="event_type"))

@@ -26,6 +26,7 @@ _EXPORTS = {
     "RETAIL_FEATURE_SETS": "shelfwise.features.retail",
     "CROSS_FEATURES": "shelfwise.features.retail",
     "FeatureStore": "shelfwise.features.store",
+    "EventFeed": "shelfwise.features.events",
     "OfflineFeatures": "shelfwise.features.offline",
     "check_parity": "shelfwise.features.parity",
     "CategoricalEncoder": "shelfwise.features.encoding",
@@ -40,6 +41,7 @@ __all__ = [
     "CategoricalEncoder",
     "Derived",
     "EncoderSettings",
+    "EventFeed",
     "FeatureSet",
     "FeatureStore",
     "FeatureVersionError",
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
         FeatureVersionError,
     )
     from shelfwise.features.encoding import CategoricalEncoder, EncoderSettings
+    from shelfwise.features.events import EventFeed
     from shelfwise.features.offline import OfflineFeatures
     from shelfwise.features.parity import check_parity
     from shelfwise.features.retail import CROSS_FEATURES, RETAIL_FEATURE_SETS
