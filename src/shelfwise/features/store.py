@@ -261,7 +261,11 @@ class FeatureStore:
             layout = self.layouts[group_name(feature_set.keys)]
             if layout.group not in cache:
                 keys = entity_keys(rows, feature_set.keys)
-                cache[layout.group] = self.backend.get_rows(layout.group, keys, layout.width)
+                # One read per distinct entity: a person's 200 candidates name them 200 times.
+                distinct = dict.fromkeys(keys)
+                position = {key: i for i, key in enumerate(distinct)}
+                unique = self.backend.get_rows(layout.group, list(distinct), layout.width)
+                cache[layout.group] = unique[[position[k] for k in keys]]
             matrix = cache[layout.group]
             written = matrix[:, layout.written_column(feature_set)]
             present = ~np.isnan(written)
