@@ -53,6 +53,10 @@ class Backend(Protocol):
 
     def put_rows(self, group: str, keys: Sequence[str], rows: Matrix) -> None: ...
 
+    def get_many(self, requests: Sequence[tuple[str, Sequence[str | None], int]]) -> list[Matrix]:
+        """Several groups' rows at once: (group, keys, width) each."""
+        ...
+
     def get_meta(self) -> dict[str, Any]: ...
 
     def put_meta(self, meta: dict[str, Any]) -> None: ...
@@ -88,6 +92,9 @@ class MemoryBackend:
         out = found.rows[positions]
         out[positions < 0] = np.nan
         return out
+
+    def get_many(self, requests: Sequence[tuple[str, Sequence[str | None], int]]) -> list[Matrix]:
+        return [self.get_rows(group, keys, width) for group, keys, width in requests]
 
     def put_rows(self, group: str, keys: Sequence[str], rows: Matrix) -> None:
         with self._lock:
@@ -144,18 +151,28 @@ class RedisBackend:
         return f"{self.prefix}:{group}:{key}"
 
     def get_rows(self, group: str, keys: Sequence[str | None], width: int) -> Matrix:
-        out = np.full((len(keys), width), np.nan)
-        prefix = f"{self.prefix}:{group}:"
-        wanted = [i for i, k in enumerate(keys) if k is not None]
-        if not wanted:
-            return out
-        values = self.client.mget([prefix + str(keys[i]) for i in wanted])
-        size = width * 8
-        found = [j for j, v in enumerate(values) if v is not None and len(v) == size]
-        if found:
-            packed = b"".join(bytes(values[j] or b"") for j in found)
-            rows = np.frombuffer(packed, dtype=np.float64).reshape(len(found), width)
-            out[np.asarray(wanted)[found]] = rows
+        return self.get_many([(group, keys, width)])[0]
+
+    def get_many(self, requests: Sequence[tuple[str, Sequence[str | None], int]]) -> list[Matrix]:
+        """One MGET per group, all in one pipeline: one round trip whatever the groups."""
+        wanted = [[i for i, k in enumerate(keys) if k is not None] for _, keys, _ in requests]
+        pipe = self.client.pipeline(transaction=False)
+        for (group, keys, _), positions in zip(requests, wanted, strict=True):
+            if positions:
+                pipe.mget([f"{self.prefix}:{group}:{keys[i]}" for i in positions])
+        replies = iter(pipe.execute())
+        out = []
+        for (_, keys, width), positions in zip(requests, wanted, strict=True):
+            rows = np.full((len(keys), width), np.nan)
+            if positions:
+                values = next(replies)
+                size = width * 8
+                found = [j for j, v in enumerate(values) if v is not None and len(v) == size]
+                if found:
+                    packed = b"".join(bytes(values[j]) for j in found)
+                    unpacked = np.frombuffer(packed, dtype=np.float64).reshape(len(found), width)
+                    rows[np.asarray(positions)[found]] = unpacked
+            out.append(rows)
         return out
 
     def put_rows(self, group: str, keys: Sequence[str], rows: Matrix) -> None:

@@ -45,6 +45,7 @@ from shelfwise.features.online import (
     group_name,
     open_backend,
 )
+from shelfwise.features.reader import OnlineReader, Vocabularies
 from shelfwise.features.retail import (
     CROSS_FEATURES,
     INTERACTION_COLUMNS,
@@ -114,7 +115,7 @@ class FeatureStore:
         self.online_url = online_url or workspace.settings.online_store_url
         self.layouts = Layout.of(self.sets)
         self._connection: duckdb.DuckDBPyConnection | None = None
-        self._vocabularies: dict[str, tuple[dict[str, Any], np.ndarray[Any, Any]]] = {}
+        self._vocabularies: Vocabularies = {}
 
     def using(self, online_url: str) -> FeatureStore:
         """The same sets and offline states over another online store."""
@@ -251,51 +252,8 @@ class FeatureStore:
         block: StateBlock = self._reader()(feature_set, rows)
         return block
 
-    def _reader(self) -> Any:
-        """A lookup for one request: each key group is read once, whatever its sets."""
-        cache: dict[str, np.ndarray[Any, Any]] = {}
-        ages: dict[str, float] = {}
-
-        def read(feature_set: FeatureSet, rows: Mapping[str, Any]) -> StateBlock:
-            self.guard.check(feature_set)
-            layout = self.layouts[group_name(feature_set.keys)]
-            if layout.group not in cache:
-                keys = entity_keys(rows, feature_set.keys)
-                # One read per distinct entity: a person's 200 candidates name them 200 times.
-                distinct = dict.fromkeys(keys)
-                position = {key: i for i, key in enumerate(distinct)}
-                unique = self.backend.get_rows(layout.group, list(distinct), layout.width)
-                cache[layout.group] = unique[[position[k] for k in keys]]
-            matrix = cache[layout.group]
-            written = matrix[:, layout.written_column(feature_set)]
-            present = ~np.isnan(written)
-            if present.any():
-                ages[feature_set.name] = float(time.time() - np.nanmin(written))
-            block = matrix[:, layout.columns(feature_set)]
-            columns: dict[str, Any] = {}
-            for j, column in enumerate(feature_set.state_columns):
-                if column in feature_set.categorical:
-                    words = self._words(f"{feature_set.name}.{column}")
-                    codes = _codes(block[:, j])
-                    codes[codes >= len(words) - 1] = -1  # a code newer than this reader
-                    columns[column] = words[codes]
-                else:
-                    columns[column] = block[:, j]
-            return StateBlock(columns, present)
-
-        read.ages = ages  # type: ignore[attr-defined]
-        return read
-
-    def _words(self, vocabulary: str) -> np.ndarray[Any, Any]:
-        """A vocabulary as an array whose last entry (None) is where missing codes point;
-        made again only when the store's metadata changed."""
-        meta = self.guard.meta()
-        cached = self._vocabularies.get(vocabulary)
-        if cached is None or cached[0] is not meta:
-            words = meta.get("vocabularies", {}).get(vocabulary, [])
-            cached = (meta, np.array([*words, None], dtype=object))
-            self._vocabularies[vocabulary] = cached
-        return cached[1]
+    def _reader(self) -> OnlineReader:
+        return OnlineReader(self.backend, self.guard, self.layouts, self._vocabularies)
 
     def vector_columns(
         self,
@@ -319,6 +277,7 @@ class FeatureStore:
     ) -> tuple[dict[str, Any], dict[str, float], dict[str, str]]:
         chosen = select_sets(self.sets, sets)
         reader = self._reader()
+        reader.prefetch(chosen, rows)
         columns, used = feature_columns(rows, as_of, chosen, reader, cross=self.cross)
         versions = {s.name: s.version for s in used}
         if expected_versions is not None:
@@ -491,8 +450,3 @@ def _encode(values: np.ndarray[Any, Any], words: list[str]) -> np.ndarray[Any, A
             words.append(str(value))
         codes[i] = code
     return codes
-
-
-def _codes(codes: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """Float codes as indexes into a vocabulary array; NaN points at its last entry (None)."""
-    return np.where(np.isnan(codes), -1, codes).astype(np.int64)
