@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from shelfwise.features.definitions import FEATURE_VERSIONS, Derived, FeatureSet
+from shelfwise.features.definitions import FEATURE_VERSIONS, Aggregate, Derived, FeatureSet
 from shelfwise.features.states import SECONDS_PER_DAY
 
 CONTEXT_COLUMNS = ("device", "page")
@@ -69,30 +69,42 @@ def finalize(feature_set: FeatureSet, block: StateBlock, as_of: Floats) -> dict[
         last = np.asarray(block.columns["_last_at"], dtype=np.float64)
         gap = (feature_set.session_gap_minutes or 0.0) * 60.0
         in_session = (as_of - last) <= gap
-        for aggregate in feature_set.aggregates:
-            value = np.asarray(block.columns[aggregate.name], dtype=np.float64)
-            kind = aggregate.kind
-            with np.errstate(over="ignore", invalid="ignore"):
-                if kind == "decayed":
-                    half_life = float(aggregate.half_life_days or 1.0) * SECONDS_PER_DAY
-                    value = value * np.exp2(-(as_of - last) / half_life)
-                elif kind in ("first", "last"):
-                    value = (as_of - value) / SECONDS_PER_DAY
-                elif kind == "active":
-                    until = np.asarray(block.columns[f"_until_{aggregate.name}"], dtype=np.float64)
-                    value = np.where(as_of < until, np.nan_to_num(value), 0.0)
-                elif kind == "session":
-                    value = np.where(in_session, value, 0.0)
-                elif kind == "session_seconds":
-                    value = np.where(in_session, as_of - value, 0.0)
-            out[aggregate.name] = np.where(
-                present & ~np.isnan(value), value, aggregate.missing_value
-            )
+        with np.errstate(over="ignore", invalid="ignore"):
+            for aggregate in feature_set.aggregates:
+                value = _at_moment(aggregate, block, as_of, last, in_session)
+                out[aggregate.name] = np.where(
+                    present & ~np.isnan(value), value, aggregate.missing_value
+                )
     columns: dict[str, NDArray[Any]] = dict(out)
     for derived in feature_set.derived:
         columns[derived.name] = derived.evaluate(columns)
     columns[feature_set.missing_indicator] = (~present).astype(np.float64)
     return columns
+
+
+def _at_moment(
+    aggregate: Aggregate,
+    block: StateBlock,
+    as_of: Floats,
+    last: Floats,
+    in_session: NDArray[np.bool_],
+) -> Floats:
+    """An aggregate's state as its value at ``as_of``."""
+    value = np.asarray(block.columns[aggregate.name], dtype=np.float64)
+    kind = aggregate.kind
+    if kind == "decayed":
+        half_life = float(aggregate.half_life_days or 1.0) * SECONDS_PER_DAY
+        return value * np.exp2(-(as_of - last) / half_life)
+    if kind in ("first", "last"):
+        return (as_of - value) / SECONDS_PER_DAY
+    if kind == "active":
+        until = np.asarray(block.columns[f"_until_{aggregate.name}"], dtype=np.float64)
+        return np.where(as_of < until, np.nan_to_num(value), 0.0)
+    if kind == "session":
+        return np.where(in_session, value, 0.0)
+    if kind == "session_seconds":
+        return np.where(in_session, as_of - value, 0.0)
+    return value
 
 
 def context_features(rows: Mapping[str, Any], as_of: Floats) -> dict[str, NDArray[Any]]:

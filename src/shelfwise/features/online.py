@@ -169,7 +169,7 @@ class RedisBackend:
                 size = width * 8
                 found = [j for j, v in enumerate(values) if v is not None and len(v) == size]
                 if found:
-                    packed = b"".join(bytes(values[j]) for j in found)
+                    packed = b"".join([values[j] for j in found])
                     unpacked = np.frombuffer(packed, dtype=np.float64).reshape(len(found), width)
                     rows[np.asarray(positions)[found]] = unpacked
             out.append(rows)
