@@ -243,12 +243,13 @@ def quickstart(
         typer.Option(
             "--no-serve",
             help="Stop before serving. (This release has no serving stage yet: it always stops "
-            "after loading, validating and resolving identities.)",
+            "after loading, resolving identities and building the features.)",
         ),
     ] = False,
 ) -> None:
     """Build a workspace from The Complete Journey, validate it, resolve its households into
-    persons across the retailer's systems, and summarise it all."""
+    persons across the retailer's systems, build its features (online = offline, proven by
+    replay), and summarise it all."""
     from shelfwise.cli.report import print_quickstart
     from shelfwise.quickstart import run_quickstart
 
