@@ -243,6 +243,13 @@ class FeatureSet:
         return bool(self.attributes)
 
     @property
+    def kind(self) -> Literal["static", "streaming", "batch"]:
+        """Static attributes, states updated by each event, or states materialised in batch."""
+        if self.static:
+            return "static"
+        return "streaming" if self.streaming else "batch"
+
+    @property
     def missing_indicator(self) -> str:
         return f"{self.name}_missing"
 

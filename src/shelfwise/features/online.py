@@ -63,6 +63,13 @@ class Backend(Protocol):
 
     def meta_stamp(self) -> str: ...
 
+    def get_stats(self) -> dict[str, Any]:
+        """Ingest statistics: a document of their own, so that writing them after every batch
+        neither rewrites the metadata nor makes readers load it again."""
+        ...
+
+    def put_stats(self, stats: dict[str, Any]) -> None: ...
+
     def clear(self) -> None: ...
 
 
@@ -78,6 +85,7 @@ class MemoryBackend:
     def __init__(self) -> None:
         self._groups: dict[str, _Group] = {}
         self._meta: dict[str, Any] = {}
+        self._stats: dict[str, Any] = {}
         self._stamp = 0
         self._lock = threading.Lock()
 
@@ -129,9 +137,17 @@ class MemoryBackend:
     def meta_stamp(self) -> str:
         return str(self._stamp)
 
+    def get_stats(self) -> dict[str, Any]:
+        copied: dict[str, Any] = json.loads(json.dumps(self._stats))
+        return copied
+
+    def put_stats(self, stats: dict[str, Any]) -> None:
+        self._stats = json.loads(json.dumps(stats))
+
     def clear(self) -> None:
         self._groups.clear()
         self._meta = {}
+        self._stats = {}
         self._stamp += 1
 
 
@@ -202,6 +218,14 @@ class RedisBackend:
     def meta_stamp(self) -> str:
         value = self.client.get(f"{self.prefix}:meta_stamp")
         return value.decode() if value else "0"
+
+    def get_stats(self) -> dict[str, Any]:
+        raw = self.client.get(f"{self.prefix}:stats")
+        stats: dict[str, Any] = json.loads(raw) if raw else {}
+        return stats
+
+    def put_stats(self, stats: dict[str, Any]) -> None:
+        self.client.set(f"{self.prefix}:stats", json.dumps(stats))
 
     def clear(self) -> None:
         names = list(self.client.scan_iter(f"{self.prefix}:*", count=10_000))

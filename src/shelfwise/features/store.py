@@ -145,7 +145,7 @@ class FeatureStore:
                 "entity": s.entity,
                 "keys": list(s.keys),
                 "version": s.version,
-                "kind": "static" if s.static else "streaming" if s.streaming else "batch",
+                "kind": s.kind,
                 "freshness_target_seconds": s.freshness_target_seconds,
                 "features": list(s.feature_names),
                 "description": s.description,
@@ -187,14 +187,8 @@ class FeatureStore:
             frame["as_of"] = moment
             block = self.offline.lookup(feature_set, {str(c): frame[c].to_numpy() for c in frame})
             rows = {k: frame[k].to_numpy() for k in feature_set.keys}
-            present = block.present
-            written = self._write(
-                feature_set,
-                entity_keys(rows, feature_set.keys),
-                block,
-                present,
-                meta["vocabularies"],
-            )
+            keys_of = entity_keys(rows, feature_set.keys)
+            written = self._write(feature_set, keys_of, block, meta["vocabularies"])
             meta["sets"][feature_set.name] = {
                 "version": feature_set.version,
                 "materialised_at": datetime.now(UTC).isoformat(),
@@ -224,15 +218,20 @@ class FeatureStore:
         feature_set: FeatureSet,
         keys: Sequence[str | None],
         block: StateBlock,
-        present: np.ndarray[Any, Any],
         vocabularies: dict[str, list[str]],
+        current: np.ndarray[Any, Any] | None = None,
     ) -> int:
+        """Write the set's slice of the rows of ``keys`` whose state is present. ``current``:
+        those rows as already read (aligned with ``keys``), so they are not read again."""
         layout = self.layouts[group_name(feature_set.keys)]
-        chosen = [i for i, k in enumerate(keys) if k is not None and present[i]]
+        chosen = [i for i, k in enumerate(keys) if k is not None and block.present[i]]
         if not chosen:
             return 0
         names = [str(keys[i]) for i in chosen]
-        rows = self.backend.get_rows(layout.group, names, layout.width)
+        if current is None:
+            rows = self.backend.get_rows(layout.group, names, layout.width)
+        else:
+            rows = current[chosen]
         values = np.empty((len(chosen), len(feature_set.state_columns)))
         for j, column in enumerate(feature_set.state_columns):
             raw = np.asarray(block.columns[column])[chosen]
@@ -319,34 +318,47 @@ class FeatureStore:
         started = time.perf_counter()
         batch = interactions_frame(interactions)
         self._enrich(batch)
-        meta = self.backend.get_meta()
-        meta.setdefault("sets", {})
+        streaming = [s for s in self.sets if s.streaming]
+        self._register(streaming)
         connection = self.connection
         connection.register("fs_interactions", batch)
         report: dict[str, Any] = {"rows": len(batch), "sets": {}}
         try:
             connection.execute(f"CREATE OR REPLACE TEMP VIEW fs_orders AS {ORDERS_SQL}")
-            for feature_set in self.sets:
-                if not feature_set.streaming:
-                    continue
+            for feature_set in streaming:
                 report["sets"][feature_set.name] = self._fold(feature_set)
-                info = meta["sets"].setdefault(
-                    feature_set.name, {"version": feature_set.version, "entities": 0}
-                )
-                if info["version"] != feature_set.version:
-                    raise ValueError(
-                        f"the online store holds version {info['version']} of "
-                        f"{feature_set.name!r}; materialise the current version first"
-                    )
         finally:
             connection.unregister("fs_interactions")
         report["seconds"] = round(time.perf_counter() - started, 4)
+        stats = self.backend.get_stats()
         for name in report["sets"]:
             # How long an event took to reach the store: the freshness of a streaming set.
-            meta["sets"][name]["ingested_at"] = datetime.now(UTC).isoformat()
-            meta["sets"][name]["ingest_seconds"] = report["seconds"]
-        self.backend.put_meta(meta)
+            stats[name] = {
+                "ingested_at": datetime.now(UTC).isoformat(),
+                "ingest_seconds": report["seconds"],
+            }
+        self.backend.put_stats(stats)
         return report
+
+    def _register(self, sets: Sequence[FeatureSet]) -> None:
+        """Refuse sets stored at another version; record those the store has not seen yet
+        (the metadata is written only then, not on every batch)."""
+        known = self.guard.meta().get("sets", {})
+        for feature_set in sets:
+            stored = known.get(feature_set.name, {}).get("version", feature_set.version)
+            if stored != feature_set.version:
+                raise ValueError(
+                    f"the online store holds version {stored} of {feature_set.name!r}; "
+                    "materialise the current version first"
+                )
+        if all(s.name in known for s in sets):
+            return
+        meta = self.backend.get_meta()
+        entries = meta.setdefault("sets", {})
+        for feature_set in sets:
+            entries.setdefault(feature_set.name, {"version": feature_set.version, "entities": 0})
+        self.backend.put_meta(meta)
+        self.guard.forget()
 
     def _fold(self, feature_set: FeatureSet) -> int:
         connection = self.connection
@@ -361,6 +373,7 @@ class FeatureStore:
         touched = touched.iloc[valid].reset_index(drop=True)
         names = [str(names[i]) for i in valid]
         matrix = self.backend.get_rows(layout.group, names, layout.width)
+        position = {name: i for i, name in enumerate(names)}
         present = ~np.isnan(matrix[:, layout.written_column(feature_set)])
         prior = touched[present].reset_index(drop=True)
         states = matrix[present][:, layout.columns(feature_set)]
@@ -377,9 +390,9 @@ class FeatureStore:
             np.ones(len(new), dtype=bool),
         )
         rows = {k: new[k].to_numpy() for k in feature_set.keys}
-        return self._write(
-            feature_set, entity_keys(rows, feature_set.keys), block, block.present, {}
-        )
+        folded = entity_keys(rows, feature_set.keys)
+        current = matrix[[position[str(key)] for key in folded]]
+        return self._write(feature_set, folded, block, {}, current=current)
 
     def _enrich(self, batch: pd.DataFrame) -> None:
         """Department, category and brand of each row's product, from the online store."""
@@ -401,6 +414,7 @@ class FeatureStore:
         within the target; a streaming set must fold an ingested batch into the store within
         it (``ingest_seconds``, the time from a batch's arrival to its values being readable)."""
         meta = self.backend.get_meta().get("sets", {})
+        stats = self.backend.get_stats()
         now = datetime.now(UTC)
         out: dict[str, Any] = {}
         for feature_set in self.sets:
@@ -408,6 +422,7 @@ class FeatureStore:
             if info is None:
                 out[feature_set.name] = {"ok": False, "detail": "not materialised"}
                 continue
+            info = {**info, **stats.get(feature_set.name, {})}
             stamps = [info.get("materialised_at"), info.get("ingested_at")]
             newest = max(datetime.fromisoformat(s) for s in stamps if s)
             age = (now - newest).total_seconds()
@@ -416,11 +431,7 @@ class FeatureStore:
             fresh = (lag is None or lag <= target) if feature_set.streaming else age <= target
             out[feature_set.name] = {
                 "ok": info["version"] == feature_set.version and fresh,
-                "kind": "static"
-                if feature_set.static
-                else "streaming"
-                if feature_set.streaming
-                else "batch",
+                "kind": feature_set.kind,
                 "version": info["version"],
                 "current_version": feature_set.version,
                 "target_seconds": target,
