@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, str] = {
     "features": "shelfwise.bench.features",
     "identity": "shelfwise.bench.identity",
     "ingest": "shelfwise.bench.ingest",
+    "recommend": "shelfwise.bench.recommend",
     "tracking": "shelfwise.bench.tracking",
 }
 

@@ -101,6 +101,10 @@ class Estimator(ABC, Generic[SettingsT]):
     output_schema: ClassVar[tuple[Column, ...]] = ()
     primary_metric: ClassVar[str]
     higher_is_better: ClassVar[bool]
+    # True for a family that reads its features itself (the recommender fetches each
+    # candidate's from the feature store and checks their versions there): predict's input is
+    # then ids, not features, and carries no versions to check.
+    fetches_features: ClassVar[bool] = False
 
     # Learned by every family's fit (or restored by load).
     fitted_at_: datetime
@@ -148,11 +152,12 @@ class Estimator(ABC, Generic[SettingsT]):
         """Learn from a training frame holding at least ``training_columns``."""
         self._require(frame, self.training_columns, "fit", "the training frame")
         started = time.perf_counter()
+        # The frame's feature versions; a family that fetches its own features sets them in _fit.
+        self.feature_versions_ = dict(frame.attrs.get(FEATURE_VERSIONS, {}))
         self._fit(frame)
         self.fit_seconds_ = time.perf_counter() - started
         self.fitted_at_ = datetime.now(UTC)
         self.training_data_ = persistence.describe_frame(frame)
-        self.feature_versions_ = dict(frame.attrs.get(FEATURE_VERSIONS, {}))
         logger.debug("%s fitted on %d rows in %.3f s", self, len(frame), self.fit_seconds_)
         return self
 
@@ -162,7 +167,7 @@ class Estimator(ABC, Generic[SettingsT]):
         self.check_fitted()
         required = tuple(c.name for c in self.input_schema if c.required)
         self._require(frame, required, "predict", "the input", allow_empty=True)
-        if self.feature_versions:
+        if self.feature_versions and not self.fetches_features:
             check_versions(
                 self.feature_versions,
                 dict(frame.attrs.get(FEATURE_VERSIONS, {})),

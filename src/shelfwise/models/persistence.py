@@ -37,6 +37,10 @@ FILES = ("settings.json", "meta.json", "state.json", "arrays.npz")
 BUILTIN_FAMILIES = {
     "identity": "shelfwise.identity.model",
     "popularity": "shelfwise.recommend.popularity",
+    "buy_again": "shelfwise.recommend.buy_again",
+    "ease": "shelfwise.recommend.ease",
+    "trending": "shelfwise.recommend.popular",
+    "recommender": "shelfwise.recommend.two_stage",
 }
 
 _registry: dict[str, type[Estimator[Any]]] = {}

@@ -1,0 +1,154 @@
+"""`shelfwise bench recommend`: the two-stage recommender against the references, same run.
+
+Protocols (../shared/BENCHMARKS.md): ``cj-next4w`` (tracks ``all`` and ``discovery``),
+``ml100k-msr`` (one track), and bring-your-own (``--interactions FILE --user-col ...``). On
+each track shelfwise fits :class:`~shelfwise.recommend.two_stage.TwoStageRecommender` on the
+training split (scope ``all`` where repeats count, ``discovery`` where seen skus are dropped),
+ranks 20 skus for every evaluated user and is scored by the protocol; ``shelfwise_retrieval``
+is its own first stage alone. The references are tuned on the validation split. Figures: fit
+seconds and the seconds to score every evaluated user.
+
+Smoke mode keeps 150 users of the split (their whole logs), one grid value per reference and a
+small ranker, so the tests run the whole path in seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from shelfwise.bench import BenchOptions, progress
+from shelfwise.bench.recommend_reference import DEPTH, REFERENCES, run_reference
+from shelfwise.recommend.protocols import (
+    RankingSplit,
+    bring_your_own,
+    cj_next4w,
+    evaluate_track,
+    ml100k_msr,
+)
+from shelfwise.recommend.two_stage import RecommenderSettings, TwoStageRecommender
+
+PROTOCOLS = ("cj-next4w", "ml100k-msr", "byo")
+SMOKE_USERS = 150
+
+
+def _split(options: BenchOptions) -> RankingSplit:
+    protocol = options.protocol or ("byo" if "interactions" in options.extra else "cj-next4w")
+    if protocol == "cj-next4w":
+        return cj_next4w(options.datasets)
+    if protocol == "ml100k-msr":
+        return ml100k_msr(options.datasets)
+    if protocol == "byo":
+        extra = options.extra
+        missing = [
+            f"--{name.replace('_', '-')}"
+            for name in ("interactions", "user_col", "item_col", "time_col")
+            if not extra.get(name)
+        ]
+        if missing:
+            raise ValueError(f"bring-your-own needs {', '.join(missing)}")
+        return bring_your_own(
+            extra["interactions"],
+            extra["user_col"],
+            extra["item_col"],
+            extra["time_col"],
+            split=extra.get("split", "last-per-user"),  # type: ignore[arg-type]
+            test_from=extra.get("test_from"),
+        )
+    raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
+
+
+def _settings(split: RankingSplit, track: str, smoke: bool) -> RecommenderSettings:
+    """Scope by the track's rule; MovieLens' random split is mirrored by random label splits."""
+    scope = "all" if split.rules[track] == "keep-seen" else "discovery"
+    label_split = "random" if split.protocol == "ml100k-msr" else "time"
+    if smoke:
+        return RecommenderSettings(
+            scope=scope, label_split=label_split, ranker_trees=20, ranker_leaves=15
+        )
+    return RecommenderSettings(scope=scope, label_split=label_split)
+
+
+def _ours(split: RankingSplit, track: str, smoke: bool) -> dict[str, dict[str, Any]]:
+    settings = _settings(split, track, smoke)
+    model = TwoStageRecommender(settings)
+    started = time.perf_counter()
+    model.fit(split.train)
+    fit_seconds = time.perf_counter() - started
+    users = split.users_of(track)
+    started = time.perf_counter()
+    lists = model.recommend(users, DEPTH)
+    score_seconds = time.perf_counter() - started
+    ours = evaluate_track(lists, split, track)
+    ours.update(
+        fit_seconds=round(fit_seconds, 2),
+        score_seconds=round(score_seconds, 2),
+        users=len(users),
+        candidates_per_user=round(_candidates(model, users), 1),
+        ranker_features=model.fit_report_["ranker_features"],
+    )
+    retrieval = evaluate_track(model.retrieval_only(users, DEPTH), split, track)
+    progress(f"{track}: shelfwise ndcg@10 {ours['ndcg@10']:.4f} (fit {fit_seconds:.0f}s)")
+    importance = list(model.ranker_.importance())[:10]
+    return {"shelfwise": ours, "shelfwise_retrieval": retrieval, "_importance": {"top": importance}}
+
+
+def _candidates(model: TwoStageRecommender, users: np.ndarray[Any, Any]) -> float:
+    sample = users[:200]
+    rows = np.asarray([r for r in model.users_.searchsorted(sample) if r < len(model.users_)])
+    return len(model.stage_.generate(rows.astype(np.int64))) / max(len(rows), 1)
+
+
+def _smoke(split: RankingSplit) -> RankingSplit:
+    """The split restricted to a few users, validation included."""
+    keep = split.users[:: max(len(split.users) // SMOKE_USERS, 1)][:SMOKE_USERS]
+
+    def restrict(part: RankingSplit) -> RankingSplit:
+        train = part.train[part.train["person_id"].isin(keep)]
+        test = next(iter(part.targets.values()))
+        test = test[test["person_id"].isin(keep)]
+        validation = None if part.validation is None else restrict(part.validation)
+        return RankingSplit.from_frames(part.protocol, train, test, part.rules, validation)
+
+    return restrict(split)
+
+
+def run(options: BenchOptions) -> dict[str, Any]:
+    split = _split(options)
+    if options.smoke:
+        split = _smoke(split)
+    progress(
+        f"{split.protocol}: {len(split.train):,} training rows, {len(split.users):,} users, "
+        f"catalogue {len(split.catalogue):,}"
+    )
+    tracks: dict[str, dict[str, Any]] = {}
+    for track in split.tracks:
+        results = _ours(split, track, options.smoke)
+        importance = results.pop("_importance")
+        for reference in REFERENCES:
+            if reference.repeat_tracks_only and split.rules[track] != "keep-seen":
+                continue
+            progress(f"{track}: reference {reference.name}")
+            results[reference.name] = run_reference(
+                reference, split, track, smoke=options.smoke, progress=progress
+            )
+        best = max(
+            (name for name in results if not name.startswith("shelfwise")),
+            key=lambda name: results[name]["ndcg@10"],
+        )
+        results["summary"] = {
+            "best_reference": best,
+            "lift_over_best": round(
+                results["shelfwise"]["ndcg@10"] / max(results[best]["ndcg@10"], 1e-12) - 1, 4
+            ),
+            "ranker_top_features": importance["top"],
+        }
+        tracks[track] = results
+    return {
+        "protocol": split.protocol,
+        "primary_metric": "ndcg@10",
+        "higher_is_better": True,
+        "tracks": tracks,
+    }

@@ -1,0 +1,128 @@
+"""The first stage: every generator proposes, the proposals merge, their scores become features.
+
+A :class:`Source` wraps one fitted generator with its quota (how many skus it may propose per
+person) and whether it proposes only skus the person has not bought (``novel``: EASE, ALS,
+content and popularity leave repeats to buy-again). For a batch of persons the stage asks each
+source for its top skus, takes the union, and for every (person, sku) of the union records each
+source's score and its rank among that source's proposals (NaN where it did not propose the
+sku), which source proposed it best (the lowest rank relative to the quota), and buy-again's
+facts about the pair. The re-ranker reads all of it; a source's score is kept even where it did
+not propose the sku, so the ranker sees, say, EASE's opinion of a buy-again candidate.
+
+Sources proposing through an :class:`~shelfwise.recommend.ann.VectorIndex` (ALS over the ANN
+index) give their proposals from the index and their pair scores exactly from the factors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from shelfwise.recommend.buy_again import BuyAgainRecommender
+from shelfwise.recommend.matrix import BATCH_USERS, Scores, top_k
+
+Proposer = Callable[[NDArray[np.int64], int], tuple[NDArray[np.int64], NDArray[np.float32]]]
+
+
+@dataclass
+class Source:
+    """One generator in the candidate stage.
+
+    ``scores`` gives dense (persons, skus) scores of known person rows (-inf: no candidate);
+    ``propose``, when set, replaces the top-k of those scores (an ANN index).
+    """
+
+    name: str
+    quota: int
+    scores: Callable[[NDArray[np.int64]], Scores]
+    novel: bool = False
+    propose: Proposer | None = None
+
+
+@dataclass
+class CandidateStage:
+    """Sources over one catalogue, and buy-again for the person's own history."""
+
+    sources: Sequence[Source]
+    buy_again: BuyAgainRecommender
+    n_items: int
+    batch: int = BATCH_USERS
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [source.name for source in self.sources]
+
+    def generate(self, rows: NDArray[np.int64], as_of_day: float | None = None) -> pd.DataFrame:
+        """One row per distinct (person row, sku code) proposed, with the source features."""
+        parts = [
+            self._batch(rows[start : start + self.batch], as_of_day)
+            for start in range(0, len(rows), self.batch)
+        ]
+        if not parts:
+            return pd.DataFrame()
+        return pd.concat(parts, ignore_index=True)
+
+    def _batch(self, rows: NDArray[np.int64], as_of_day: float | None) -> pd.DataFrame:
+        history = self.buy_again.history_[rows]
+        seen_row = np.repeat(np.arange(len(rows)), np.diff(history.indptr))
+        seen_col = history.indices
+        dense: dict[str, Scores] = {}
+        proposed: dict[str, tuple[NDArray[np.int64], NDArray[np.float32]]] = {}
+        for source in self.sources:
+            scores = np.asarray(source.scores(rows), dtype=np.float32)
+            dense[source.name] = scores
+            if source.propose is not None:
+                items, values = source.propose(rows, source.quota + (200 if source.novel else 0))
+                if source.novel:
+                    items = _drop_seen(items, history.indptr, seen_col)[:, : source.quota]
+                proposed[source.name] = (items, values)
+                continue
+            if source.novel:
+                scores = scores.copy()
+                scores[seen_row, seen_col] = -np.inf
+            proposed[source.name] = top_k(scores, source.quota)
+
+        codes = [
+            np.arange(len(rows))[:, None] * self.n_items + np.where(items >= 0, items, -1)
+            for items, _ in proposed.values()
+        ]
+        keys = np.concatenate([c[c >= 0] for c in codes])
+        keys = np.unique(keys)
+        person, item = keys // self.n_items, keys % self.n_items
+        out: dict[str, NDArray[np.generic]] = {"row": rows[person], "item": item}
+        best_share = np.full(len(keys), np.inf)
+        best_source = np.full(len(keys), "", dtype=object)
+        for source in self.sources:
+            items, _ = proposed[source.name]
+            rank = np.full(len(keys), np.nan)
+            place = np.argwhere(items >= 0)
+            found = place[:, 0] * self.n_items + items[place[:, 0], place[:, 1]]
+            where = np.searchsorted(keys, found)
+            rank[where] = place[:, 1] + 1
+            out[f"{source.name}_score"] = dense[source.name][person, item]
+            out[f"{source.name}_rank"] = rank
+            share = np.where(np.isnan(rank), np.inf, rank / max(source.quota, 1))
+            better = share < best_share
+            best_share = np.where(better, share, best_share)
+            best_source[better] = source.name
+        out["source"] = best_source
+        facts = self.buy_again.pair_features(rows[person], item, as_of_day)
+        out.update(facts)
+        return pd.DataFrame(out)
+
+
+def _drop_seen(
+    items: NDArray[np.int64], indptr: NDArray[np.int32], seen: NDArray[np.int32]
+) -> NDArray[np.int64]:
+    """Each row's proposals without the skus it has seen, shifted left, -1 padded."""
+    out = np.full_like(items, -1)
+    for row in range(len(items)):
+        history = seen[indptr[row] : indptr[row + 1]]
+        kept = items[row][(items[row] >= 0) & ~np.isin(items[row], history)]
+        out[row, : len(kept)] = kept
+    return out

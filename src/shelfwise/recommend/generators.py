@@ -1,0 +1,108 @@
+"""Which generators the recommender runs, fitted on one encoded log, and their sources.
+
+Every generator is a :class:`~shelfwise.recommend.matrix.MatrixRecommender` fitted with
+``fit_interactions`` on the same :class:`~shelfwise.recommend.matrix.Interactions`, so they
+share persons and skus; :func:`build_stage` fits them and wraps each as a candidate
+:class:`~shelfwise.recommend.candidates.Source` with its quota from the settings, and
+:func:`restore` brings a saved one back by its family name.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from shelfwise.models.persistence import family_class
+from shelfwise.models.settings import EstimatorSettings
+from shelfwise.recommend.buy_again import BuyAgainRecommender, BuyAgainSettings
+from shelfwise.recommend.candidates import CandidateStage, Source
+from shelfwise.recommend.ease import EaseRecommender, EaseSettings
+from shelfwise.recommend.matrix import Interactions, MatrixRecommender
+from shelfwise.recommend.popular import PopularSettings, TrendingRecommender
+
+if TYPE_CHECKING:
+    from shelfwise.recommend.two_stage import RecommenderSettings
+
+LOG_COLUMNS = ("person_id", "sku", "occurred_at", "order_id", "weight")
+
+
+def prepare(frame: pd.DataFrame) -> pd.DataFrame:
+    """The log with string ids and UTC times, only the columns the generators read."""
+    log = frame[[c for c in LOG_COLUMNS if c in frame.columns]].copy()
+    log["person_id"] = log["person_id"].astype(str)
+    log["sku"] = log["sku"].astype(str)
+    log["occurred_at"] = pd.to_datetime(log["occurred_at"], utc=True)
+    return log.reset_index(drop=True)
+
+
+def interactions(log: pd.DataFrame) -> Interactions:
+    return Interactions.from_frame(log)
+
+
+def fit_models(
+    data: Interactions, settings: RecommenderSettings
+) -> dict[str, MatrixRecommender[Any]]:
+    """Every generator the settings ask for, fitted on ``data``."""
+    models: dict[str, MatrixRecommender[Any]] = {
+        "buy_again": BuyAgainRecommender(BuyAgainSettings(half_life_days=settings.half_life_days)),
+        "popularity": TrendingRecommender(PopularSettings(half_life_days=None)),
+    }
+    if settings.trending_quota:
+        models["trending"] = TrendingRecommender(
+            PopularSettings(half_life_days=settings.trending_half_life_days)
+        )
+    if settings.ease_quota:
+        models["ease"] = EaseRecommender(EaseSettings(l2=settings.ease_l2))
+    for model in models.values():
+        model.fit_interactions(data)
+    return models
+
+
+def stage_of(
+    models: dict[str, MatrixRecommender[Any]], settings: RecommenderSettings
+) -> CandidateStage:
+    """The candidate stage over fitted generators, with the settings' quotas."""
+    buy_again = models["buy_again"]
+    assert isinstance(buy_again, BuyAgainRecommender)
+    discovery = settings.scope == "discovery"
+    quotas = {
+        "buy_again": 0 if discovery else settings.buy_again_quota,
+        "ease": settings.ease_quota,
+        "popularity": settings.popularity_quota,
+        "trending": settings.trending_quota,
+    }
+    sources = [
+        Source(name, quotas[name], model._score, novel=name != "buy_again")
+        for name, model in models.items()
+        if name in quotas and (quotas[name] or name == "buy_again")
+    ]
+    return CandidateStage(sources, buy_again, len(buy_again.items_))
+
+
+def build_stage(
+    data: Interactions, settings: RecommenderSettings
+) -> tuple[dict[str, MatrixRecommender[Any]], CandidateStage]:
+    models = fit_models(data, settings)
+    return models, stage_of(models, settings)
+
+
+def restore(saved: dict[str, Any], arrays: dict[str, Any]) -> MatrixRecommender[Any]:
+    """A generator from what the recommender saved of it (family, settings, state, arrays)."""
+    cls = family_class(saved["family"])
+    settings_type: type[EstimatorSettings] = cls.settings_type
+    model = cls(settings_type.from_dict(saved["settings"]))
+    assert isinstance(model, MatrixRecommender)
+    model._restore(arrays, saved["state"])
+    model.fitted_at_ = pd.Timestamp.now(tz="UTC").to_pydatetime()
+    model.fit_seconds_ = 0.0
+    model.training_data_ = {}
+    model.feature_versions_ = {}
+    return model
+
+
+def popularity_order(model: MatrixRecommender[Any]) -> np.ndarray[Any, Any]:
+    """Sku codes from the most popular down (ties to the smaller sku)."""
+    scores = model._score(np.zeros(1, dtype=np.int64))[0]
+    return np.argsort(-scores, kind="stable")

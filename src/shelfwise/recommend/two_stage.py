@@ -1,0 +1,391 @@
+"""The recommender: candidate generators, then a LightGBM re-ranker, then fallbacks.
+
+``fit(frame)`` takes a purchase (or interaction) log of ``person_id``, ``sku``,
+``occurred_at`` (``order_id`` and ``weight`` where known) and trains in two steps:
+
+1. **The ranker's examples.** For each of ``label_windows`` cut-offs (the last
+   ``label_days`` of the log, the ``label_days`` before them, ...) the generators are fitted on
+   what happened before the cut-off, propose candidates for every person active on both sides,
+   and each candidate is labelled 1 if the person bought it within ``label_days`` after. The
+   features of a candidate are its sources' scores and ranks, buy-again's facts about the pair,
+   and, when a feature provider is given (the feature store's point-in-time frame), every
+   person, product and person x product feature as of the cut-off. Negatives are thus the
+   candidates the first stage really proposes, not random skus.
+2. **Serving.** The generators are refitted on the whole log; ``recommend`` proposes, scores
+   and orders with the ranker, and fills any list that comes out short from popularity (a
+   person never seen gets popularity alone), so no list is ever empty while the catalogue has
+   skus to give.
+
+``scope="discovery"`` trains and serves for skus the person never bought: buy-again proposes
+nothing, every candidate is new, and so is every positive label.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from shelfwise.features.definitions import FEATURE_VERSIONS, check_versions
+from shelfwise.models.base import Column, Evaluation, LearnedArrays
+from shelfwise.models.settings import Constraints, EstimatorSettings, Interval, Options
+from shelfwise.recommend import generators
+from shelfwise.recommend.candidates import CandidateStage
+from shelfwise.recommend.matrix import (
+    SECONDS_PER_DAY,
+    MatrixRecommender,
+    rows_of,
+)
+from shelfwise.recommend.ranker import Ranker, RankerSettings
+
+# rows (person_id, sku, as_of) -> the same rows' features, in the same order.
+FeatureProvider = Callable[[pd.DataFrame], pd.DataFrame]
+DEFAULT_K = 10
+FALLBACK = "popularity_fallback"
+
+
+@dataclass(frozen=True)
+class RecommenderSettings(EstimatorSettings):
+    """What each stage does. Quotas are candidates per person per source."""
+
+    scope: str = "all"
+    label_split: str = "time"
+    label_share: float = 0.25
+    label_days: float = 28.0
+    label_windows: int = 2
+    half_life_days: float = 90.0
+    trending_half_life_days: float = 14.0
+    ease_l2: float = 500.0
+    buy_again_quota: int = 150
+    ease_quota: int = 60
+    popularity_quota: int = 40
+    trending_quota: int = 20
+    ranker_objective: str = "lambdarank"
+    ranker_trees: int = 250
+    ranker_learning_rate: float = 0.06
+    ranker_leaves: int = 63
+    seed: int = 0
+
+    constraints: ClassVar[Constraints] = {
+        "scope": (Options(("all", "discovery")),),
+        "label_split": (Options(("time", "random")),),
+        "label_share": (Interval(0, 1, closed="neither"),),
+        "label_days": (Interval(1, None),),
+        "label_windows": (Interval(1, 8, integer=True),),
+        "half_life_days": (Interval(0, None, closed="neither"),),
+        "trending_half_life_days": (Interval(0, None, closed="neither"),),
+        "ease_l2": (Interval(0, None, closed="neither"),),
+        "buy_again_quota": (Interval(0, None, integer=True),),
+        "ease_quota": (Interval(0, None, integer=True),),
+        "popularity_quota": (Interval(0, None, integer=True),),
+        "trending_quota": (Interval(0, None, integer=True),),
+        "ranker_objective": (Options(("lambdarank", "binary")),),
+        "ranker_trees": (Interval(1, None, integer=True),),
+        "ranker_learning_rate": (Interval(0, 1, closed="right"),),
+        "ranker_leaves": (Interval(2, None, integer=True),),
+        "seed": (int,),
+    }
+
+    @property
+    def ranker(self) -> RankerSettings:
+        return RankerSettings(
+            objective=self.ranker_objective,
+            trees=self.ranker_trees,
+            learning_rate=self.ranker_learning_rate,
+            leaves=self.ranker_leaves,
+            seed=self.seed,
+        )
+
+
+class TwoStageRecommender(MatrixRecommender[Any]):
+    """Candidates from every generator, re-ranked by LightGBM, filled from popularity."""
+
+    family = "recommender"
+    settings_type = RecommenderSettings
+    fetches_features = True
+    output_schema = (
+        Column("person_id", "string"),
+        Column("sku", "string"),
+        Column("score", "double"),
+        Column("rank", "long"),
+        Column("source", "string"),
+    )
+
+    stage_: CandidateStage
+    models_: dict[str, MatrixRecommender[Any]]
+    ranker_: Ranker
+    provider_features_: list[str]
+    fit_report_: dict[str, Any]
+
+    def __init__(
+        self, settings: RecommenderSettings | None = None, features: FeatureProvider | None = None
+    ) -> None:
+        super().__init__(settings)
+        self.features = features
+        self._training = False
+
+    # Training.
+    def _fit(self, frame: pd.DataFrame) -> None:
+        self._training = True
+        try:
+            self._train(frame)
+        finally:
+            self._training = False
+
+    def _train(self, frame: pd.DataFrame) -> None:
+        started = time.perf_counter()
+        log = generators.prepare(frame)
+        examples = []
+        report: dict[str, Any] = {"windows": []}
+        for window, (past, future, cutoff) in enumerate(self._label_splits(log), start=1):
+            if past.empty or future.empty:
+                continue
+            labelled, facts = self._examples(past, future, cutoff, group_offset=window)
+            examples.append(labelled)
+            report["windows"].append(facts)
+        if not examples:
+            raise ValueError(
+                f"the log spans too little time to label the ranker: it needs more than "
+                f"{self.settings.label_days:g} days of history before the last "
+                f"{self.settings.label_days:g} days"
+            )
+        training = pd.concat(examples, ignore_index=True)
+        numeric = [c for c in training.columns if c not in _NOT_FEATURES]
+        mark = time.perf_counter()
+        self.ranker_ = Ranker(self.settings.ranker).fit(training, numeric, label="label")
+        report["ranker_seconds"] = round(time.perf_counter() - mark, 2)
+        report["ranker_rows"] = len(training)
+        report["ranker_features"] = len(numeric)
+        mark = time.perf_counter()
+        super()._fit(log)
+        report["serving_fit_seconds"] = round(time.perf_counter() - mark, 2)
+        report["seconds"] = round(time.perf_counter() - started, 2)
+        self.fit_report_ = report
+
+    def _label_splits(
+        self, log: pd.DataFrame
+    ) -> list[tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]]:
+        """(past, future, cut-off) per labelled window: the last ``label_days`` windows of the
+        log ("time"), or, for logs whose test is a random holdout (MovieLens' stratified
+        split), ``label_windows`` random holdouts of ``label_share`` of each sku's rows."""
+        latest = log["occurred_at"].max()
+        if self.settings.label_split == "random":
+            out = []
+            for window in range(self.settings.label_windows):
+                rng = np.random.default_rng(self.settings.seed + window)
+                draw = pd.Series(rng.random(len(log)), index=log.index)
+                order = draw.groupby(log["sku"]).rank(method="first")
+                size = log.groupby("sku")["sku"].transform("size")
+                held = (order > np.round((1 - self.settings.label_share) * size)).to_numpy()
+                out.append((log[~held], log[held], latest))
+            return out
+        span = pd.Timedelta(days=self.settings.label_days)
+        out = []
+        for window in range(self.settings.label_windows, 0, -1):
+            cutoff = latest - window * span + pd.Timedelta(microseconds=1)
+            past = log[log["occurred_at"] < cutoff]
+            future = log[(log["occurred_at"] >= cutoff) & (log["occurred_at"] < cutoff + span)]
+            out.append((past, future, cutoff))
+        return out
+
+    def _fit_matrix(self, data: Any) -> None:
+        self.models_, self.stage_ = generators.build_stage(data, self.settings)
+
+    def _examples(
+        self, past: pd.DataFrame, future: pd.DataFrame, cutoff: pd.Timestamp, group_offset: int
+    ) -> tuple[pd.DataFrame, dict[str, Any]]:
+        data = generators.interactions(past)
+        _, stage = generators.build_stage(data, self.settings)
+        persons = np.intersect1d(data.users, future["person_id"].to_numpy(str))
+        rows = rows_of(data.users, persons)
+        as_of_day = _day(cutoff)
+        candidates = stage.generate(rows, as_of_day)
+        candidates = self._restrict(candidates)
+        frame = self._feature_frame(candidates, data.users, data.items, cutoff)
+        bought = future.drop_duplicates(["person_id", "sku"])
+        keys = pd.MultiIndex.from_arrays([frame["person_id"], frame["sku"]])
+        targets = pd.MultiIndex.from_arrays([bought["person_id"], bought["sku"]])
+        if self.settings.scope == "discovery":
+            seen = pd.MultiIndex.from_arrays([past["person_id"], past["sku"]])
+            new = ~targets.isin(seen)
+            targets, bought = targets[new], bought[new]
+        frame["label"] = keys.isin(targets).astype(np.int8)
+        frame["group"] = group_offset * 10_000_000 + candidates["row"].to_numpy()
+        in_persons = bought["person_id"].isin(persons)
+        facts = {
+            "cutoff": cutoff.isoformat(),
+            "persons": len(persons),
+            "candidates": len(frame),
+            "positives": int(frame["label"].sum()),
+            "candidate_recall": round(
+                float(frame["label"].sum()) / max(int(np.count_nonzero(in_persons)), 1), 4
+            ),
+        }
+        return frame, facts
+
+    def _restrict(self, candidates: pd.DataFrame) -> pd.DataFrame:
+        if self.settings.scope == "discovery" and not candidates.empty:
+            candidates = candidates[candidates["buy_again_days"] == 0]
+        return candidates.reset_index(drop=True)
+
+    def _feature_frame(
+        self,
+        candidates: pd.DataFrame,
+        users: NDArray[np.str_],
+        items: NDArray[np.str_],
+        as_of: pd.Timestamp,
+    ) -> pd.DataFrame:
+        frame = candidates.copy()
+        frame.insert(0, "person_id", users[candidates["row"].to_numpy()])
+        frame.insert(1, "sku", items[candidates["item"].to_numpy()])
+        scores = [c for c in frame.columns if c.endswith("_score")]
+        frame[scores] = frame[scores].replace([np.inf, -np.inf], np.nan)
+        if self.features is None:
+            if not self._training and self.feature_versions:
+                raise ValueError(
+                    "this recommender was trained on feature-store features "
+                    f"({', '.join(sorted(self.feature_versions))}); give it a feature provider "
+                    "(recommender.features = store_features(store)) before it recommends"
+                )
+            return frame
+        rows = pd.DataFrame({"person_id": frame["person_id"], "sku": frame["sku"], "as_of": as_of})
+        extra = self.features(rows)
+        if len(extra) != len(rows):
+            raise ValueError(
+                f"the feature provider returned {len(extra)} rows for {len(rows)} candidates"
+            )
+        versions = dict(extra.attrs.get(FEATURE_VERSIONS, {}))
+        if self._training:  # remember the versions it was trained on
+            self.feature_versions_.update(versions)
+        else:
+            check_versions(self.feature_versions, versions, where="TwoStageRecommender.recommend")
+        extra = extra.drop(columns=[c for c in extra.columns if c in rows.columns])
+        numeric = extra.select_dtypes(include=["number", "bool"]).astype(np.float32)
+        return pd.concat([frame, numeric.reset_index(drop=True)], axis=1)
+
+    # Serving.
+    def recommend(self, person_ids: Iterable[str], k: int = DEFAULT_K) -> pd.DataFrame:
+        """Top ``k`` per person with the source that proposed each sku; never empty."""
+        self.check_fitted()
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        ids = pd.Series(list(person_ids), dtype="string")
+        if ids.isna().any():
+            raise ValueError("person_ids: missing values")
+        people = pd.unique(ids.to_numpy(dtype=str))
+        rows = rows_of(self.users_, people)
+        known = rows[rows >= 0]
+        ranked = pd.DataFrame(columns=["person_id", "sku", "score", "source"])
+        if len(known):
+            as_of = pd.Timestamp(self.latest_day_ * SECONDS_PER_DAY, unit="s", tz="UTC")
+            candidates = self._restrict(self.stage_.generate(known, self.latest_day_))
+            frame = self._feature_frame(candidates, self.users_, self.items_, as_of)
+            frame["score"] = self.ranker_.predict(frame)
+            frame = frame.sort_values(
+                ["person_id", "score", "sku"], ascending=[True, False, True], kind="stable"
+            )
+            ranked = frame.groupby("person_id", sort=False).head(int(k))[
+                ["person_id", "sku", "score", "source"]
+            ]
+        return self._fill(ranked, people, int(k))
+
+    def _fill(self, ranked: pd.DataFrame, people: NDArray[np.str_], k: int) -> pd.DataFrame:
+        """Lists shorter than k completed from popularity (for discovery: skus never bought)."""
+        order = generators.popularity_order(self.models_["popularity"])
+        have = ranked.groupby("person_id").size()
+        short = [p for p in people if have.get(p, 0) < k]
+        extra = []
+        depth = k + 64
+        for person in short:
+            taken = set(ranked.loc[ranked["person_id"] == person, "sku"]) if len(have) else set()
+            row = rows_of(self.users_, np.array([person]))[0]
+            if self.settings.scope == "discovery" and row >= 0:
+                seen = self.history_[row].indices
+                taken |= set(self.items_[seen])
+            chosen = [s for s in self.items_[order[: depth + len(taken)]] if s not in taken]
+            need = k - int(have.get(person, 0))
+            extra.append(
+                pd.DataFrame(
+                    {"person_id": person, "sku": chosen[:need], "score": np.nan, "source": FALLBACK}
+                )
+            )
+        out = pd.concat([ranked, *extra], ignore_index=True) if extra else ranked
+        position = {p: i for i, p in enumerate(people)}
+        out = out.assign(_order=out["person_id"].map(position)).sort_values("_order", kind="stable")
+        out = out.drop(columns="_order").reset_index(drop=True)
+        out["rank"] = out.groupby("person_id").cumcount() + 1
+        return out[["person_id", "sku", "score", "rank", "source"]]
+
+    def retrieval_only(self, person_ids: Iterable[str], k: int = DEFAULT_K) -> pd.DataFrame:
+        """The first stage alone (the baseline the ranker must beat): the sources' proposals
+        interleaved by rank relative to quota, so each source fills its share of the list."""
+        self.check_fitted()
+        people = pd.unique(pd.Series(list(person_ids), dtype="string").to_numpy(dtype=str))
+        rows = rows_of(self.users_, people)
+        candidates = self._restrict(self.stage_.generate(rows[rows >= 0], self.latest_day_))
+        quotas = {s.name: max(s.quota, 1) for s in self.stage_.sources}
+        share = np.full(len(candidates), np.inf)
+        for name, quota in quotas.items():
+            share = np.fmin(share, candidates[f"{name}_rank"].to_numpy() / quota)
+        frame = pd.DataFrame(
+            {
+                "person_id": self.users_[candidates["row"].to_numpy()],
+                "sku": self.items_[candidates["item"].to_numpy()],
+                "score": -share,
+                "source": candidates["source"],
+            }
+        )
+        frame = frame.sort_values(["person_id", "score", "sku"], ascending=[True, False, True])
+        return self._fill(frame.groupby("person_id", sort=False).head(k), people, k)
+
+    def _score(self, rows: NDArray[np.int64]) -> NDArray[np.float32]:
+        raise NotImplementedError("the two-stage recommender ranks candidates, not every sku")
+
+    def _evaluate(self, frame: pd.DataFrame) -> Evaluation:
+        from shelfwise.evaluation.ranking import ranking_metrics
+
+        targets = frame[["person_id", "sku"]].astype(str)
+        ranked = self.recommend(pd.unique(targets["person_id"]), 20)
+        metrics = ranking_metrics(ranked, targets, catalogue_size=len(self.items_))
+        return Evaluation(metrics, self.primary_metric, self.higher_is_better)
+
+    # Persistence: each generator under its own prefix, the ranker as LightGBM text.
+    def _learned(self) -> tuple[LearnedArrays, dict[str, Any]]:
+        arrays, state = super()._learned()
+        state["models"] = {}
+        for name, model in self.models_.items():
+            inner, inner_state = model._learned()
+            arrays.update({f"{name}.{key}": value for key, value in inner.items()})
+            state["models"][name] = {
+                "family": model.family,
+                "settings": model.settings.to_dict(),
+                "state": inner_state,
+            }
+        ranker_arrays, ranker_state = self.ranker_.to_state()
+        arrays.update(ranker_arrays)
+        state.update(ranker_state)
+        state["fit_report"] = self.fit_report_
+        return arrays, state
+
+    def _restore(self, arrays: LearnedArrays, state: dict[str, Any]) -> None:
+        super()._restore(arrays, state)
+        self.models_ = {}
+        for name, saved in state["models"].items():
+            prefix = f"{name}."
+            inner = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+            self.models_[name] = generators.restore(saved, inner)
+        self.stage_ = generators.stage_of(self.models_, self.settings)
+        self.ranker_ = Ranker.from_state(arrays, state)
+        self.fit_report_ = state.get("fit_report", {})
+
+
+_NOT_FEATURES = {"row", "item", "person_id", "sku", "source", "label", "group"}
+
+
+def _day(moment: pd.Timestamp) -> float:
+    return float(moment.timestamp()) / SECONDS_PER_DAY
