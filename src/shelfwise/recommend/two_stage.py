@@ -271,7 +271,16 @@ class TwoStageRecommender(MatrixRecommender[Any]):
     # Serving.
     def recommend(self, person_ids: Iterable[str], k: int = DEFAULT_K) -> pd.DataFrame:
         """Top ``k`` per person with the source that proposed each sku; never empty."""
+        ranked = self.ranked(person_ids, k)
+        return ranked[["person_id", "sku", "score", "rank", "source"]]
+
+    def ranked(self, person_ids: Iterable[str], depth: int = DEFAULT_K) -> pd.DataFrame:
+        """The ranker's best ``depth`` per person, filled from popularity, with what the
+        business rules and explanations read: ``bought_before``, ``repurchase_days`` (the
+        person's typical interval for the sku) and ``anchor_sku`` (none yet: item-to-item
+        sources fill it)."""
         self.check_fitted()
+        k = depth
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         ids = pd.Series(list(person_ids), dtype="string")
@@ -280,18 +289,19 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         people = pd.unique(ids.to_numpy(dtype=str))
         rows = rows_of(self.users_, people)
         known = rows[rows >= 0]
-        ranked = pd.DataFrame(columns=["person_id", "sku", "score", "source"])
+        ranked = pd.DataFrame(columns=list(_RANKED))
         if len(known):
             as_of = pd.Timestamp(self.latest_day_ * SECONDS_PER_DAY, unit="s", tz="UTC")
             candidates = self._restrict(self.stage_.generate(known, self.latest_day_))
             frame = self._feature_frame(candidates, self.users_, self.items_, as_of)
             frame["score"] = self.ranker_.predict(frame)
+            frame["bought_before"] = frame["buy_again_days"] > 0
+            frame["repurchase_days"] = frame["buy_again_cycle"]
+            frame["anchor_sku"] = pd.Series(pd.NA, index=frame.index, dtype="string")
             frame = frame.sort_values(
                 ["person_id", "score", "sku"], ascending=[True, False, True], kind="stable"
             )
-            ranked = frame.groupby("person_id", sort=False).head(int(k))[
-                ["person_id", "sku", "score", "source"]
-            ]
+            ranked = frame.groupby("person_id", sort=False).head(int(k))[list(_RANKED)]
         return self._fill(ranked, people, int(k))
 
     def _fill(self, ranked: pd.DataFrame, people: NDArray[np.str_], k: int) -> pd.DataFrame:
@@ -309,9 +319,21 @@ class TwoStageRecommender(MatrixRecommender[Any]):
                 taken |= set(self.items_[seen])
             chosen = [s for s in self.items_[order[: depth + len(taken)]] if s not in taken]
             need = k - int(have.get(person, 0))
+            skus = np.asarray(chosen[:need], dtype=str)
+            bought = np.zeros(len(skus), dtype=bool)
+            if row >= 0:
+                bought = np.isin(skus, self.items_[self.history_[row].indices])
             extra.append(
                 pd.DataFrame(
-                    {"person_id": person, "sku": chosen[:need], "score": np.nan, "source": FALLBACK}
+                    {
+                        "person_id": person,
+                        "sku": skus,
+                        "score": np.nan,
+                        "source": FALLBACK,
+                        "bought_before": bought,
+                        "repurchase_days": np.nan,
+                        "anchor_sku": pd.Series(pd.NA, index=range(len(skus)), dtype="string"),
+                    }
                 )
             )
         out = pd.concat([ranked, *extra], ignore_index=True) if extra else ranked
@@ -319,7 +341,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         out = out.assign(_order=out["person_id"].map(position)).sort_values("_order", kind="stable")
         out = out.drop(columns="_order").reset_index(drop=True)
         out["rank"] = out.groupby("person_id").cumcount() + 1
-        return out[["person_id", "sku", "score", "rank", "source"]]
+        return out[["person_id", "sku", "score", "rank", *_RANKED[3:]]]
 
     def retrieval_only(self, person_ids: Iterable[str], k: int = DEFAULT_K) -> pd.DataFrame:
         """The first stage alone (the baseline the ranker must beat): the sources' proposals
@@ -338,10 +360,14 @@ class TwoStageRecommender(MatrixRecommender[Any]):
                 "sku": self.items_[candidates["item"].to_numpy()],
                 "score": -share,
                 "source": candidates["source"],
+                "bought_before": candidates["buy_again_days"].to_numpy() > 0,
+                "repurchase_days": candidates["buy_again_cycle"].to_numpy(),
+                "anchor_sku": pd.Series(pd.NA, index=candidates.index, dtype="string"),
             }
         )
         frame = frame.sort_values(["person_id", "score", "sku"], ascending=[True, False, True])
-        return self._fill(frame.groupby("person_id", sort=False).head(k), people, k)
+        filled = self._fill(frame.groupby("person_id", sort=False).head(k), people, k)
+        return filled[["person_id", "sku", "score", "rank", "source"]]
 
     def _score(self, rows: NDArray[np.int64]) -> NDArray[np.float32]:
         raise NotImplementedError("the two-stage recommender ranks candidates, not every sku")
@@ -384,6 +410,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         self.fit_report_ = state.get("fit_report", {})
 
 
+_RANKED = ("person_id", "sku", "score", "source", "bought_before", "repurchase_days", "anchor_sku")
 _NOT_FEATURES = {"row", "item", "person_id", "sku", "source", "label", "group"}
 
 

@@ -1,0 +1,76 @@
+"""A decision: the recommender's ranked candidates through the business rules, never empty.
+
+:func:`decide` asks the two-stage recommender for a deep list (several times ``k``), applies
+the :class:`~shelfwise.recommend.rules.RulePolicy` (stock, margin, sensitive categories,
+scope, objective, diversity) and the human overrides, and explains each item. When the rules
+leave a person fewer than ``k`` items, popularity fills in through the same rules (never an
+item a rule removed), so a list is only short when the catalogue itself has nothing left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from shelfwise.recommend.catalogue import Catalogue
+from shelfwise.recommend.rules import Basket, Overrides, RulePolicy, apply_rules
+from shelfwise.recommend.two_stage import TwoStageRecommender
+
+DEPTH_FACTOR = 5
+MIN_DEPTH = 100
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The final lists and what every rule removed, for the decision audit."""
+
+    recommendations: pd.DataFrame
+    removed: pd.DataFrame
+    policy: RulePolicy
+    retried_persons: int  # persons whose list the rules cut short, asked again deeper
+
+
+def decide(
+    model: TwoStageRecommender,
+    person_ids: Iterable[str],
+    k: int,
+    catalogue: Catalogue,
+    policy: RulePolicy | None = None,
+    *,
+    basket: Basket = (),
+    overrides: Overrides | None = None,
+) -> Decision:
+    """Top ``k`` per person after the rules, with an explanation per item."""
+    policy = policy or RulePolicy()
+    people = list(dict.fromkeys(str(p) for p in person_ids))
+    depth = max(DEPTH_FACTOR * k, MIN_DEPTH)
+    lists, removed = [], []
+    pending, retried = people, 0
+    # Deeper lists (more popularity at the end) for whoever the rules leave short, until the
+    # whole catalogue has been offered.
+    while pending:
+        result = apply_rules(
+            model.ranked(pending, depth), catalogue, policy, k=k, basket=basket, overrides=overrides
+        )
+        have = result.recommendations.groupby("person_id").size()
+        short = [p for p in pending if have.get(p, 0) < k]
+        final = short if depth >= len(model.items_) else []
+        done = result.recommendations["person_id"].isin(set(pending) - set(short) | set(final))
+        lists.append(result.recommendations[done])
+        removed.append(
+            result.removed[result.removed["person_id"].isin(set(pending) - set(short) | set(final))]
+        )
+        pending = [p for p in short if p not in final]
+        retried += len(pending)
+        depth = min(depth * 8, len(model.items_))
+    order = {p: i for i, p in enumerate(people)}
+    out = pd.concat(lists, ignore_index=True)
+    out = out.assign(_order=out["person_id"].map(order)).sort_values(["_order", "rank"])
+    return Decision(
+        recommendations=out.drop(columns="_order").reset_index(drop=True),
+        removed=pd.concat(removed, ignore_index=True),
+        policy=policy,
+        retried_persons=retried,
+    )

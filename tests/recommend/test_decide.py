@@ -1,0 +1,79 @@
+"""Decisions: the two-stage recommender's lists through the business rules, never short."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shelfwise.recommend.catalogue import Catalogue
+from shelfwise.recommend.decide import decide
+from shelfwise.recommend.rules import Overrides, RulePolicy
+from shelfwise.recommend.two_stage import RecommenderSettings, TwoStageRecommender
+
+SMALL = {"ranker_trees": 30, "ranker_leaves": 7}
+
+
+@pytest.fixture(scope="module")
+def model(planted_log: Callable[[int], pd.DataFrame]) -> TwoStageRecommender:
+    return TwoStageRecommender(RecommenderSettings(**SMALL)).fit(planted_log(0))
+
+
+def _catalogue(model: TwoStageRecommender, **changes: object) -> Catalogue:
+    skus = model.items_
+    products = pd.DataFrame(
+        {
+            "sku": skus,
+            "title": [f"Product {s}" for s in skus],
+            "category": [s[0] + s[1:2] for s in skus],  # s0.., x0.. : ten categories
+            "department": [s[0] for s in skus],
+            "price": np.linspace(1.0, 10.0, len(skus)),
+            "cost": np.linspace(0.5, 5.0, len(skus)),
+        }
+    )
+    return Catalogue.from_frame(products)
+
+
+def test_rules_remove_out_of_stock_and_blocked_and_still_fill_k(model: TwoStageRecommender) -> None:
+    catalogue = _catalogue(model)
+    plain = decide(model, ["p00"], 4, catalogue).recommendations
+    staples = {"s00", "s01", "s02", "s03"}
+    assert set(plain["sku"]) == staples
+    catalogue.update_stock("s00", 0.0)
+    decision = decide(
+        model, ["p00", "stranger"], 4, catalogue, overrides=Overrides(blocks=("s01",))
+    )
+    lists = decision.recommendations
+    p00 = lists[lists["person_id"] == "p00"]
+    assert len(p00) == 4
+    assert not {"s00", "s01"} & set(p00["sku"])
+    assert {"s02", "s03"} <= set(p00["sku"])
+    assert len(lists[lists["person_id"] == "stranger"]) == 4
+    rules = set(decision.removed.loc[decision.removed["person_id"] == "p00", "rule"])
+    assert {"out_of_stock", "blocked"} <= rules
+    assert lists["explanation"].str.len().min() > 0
+
+
+def test_discovery_scope_and_explanations(
+    model: TwoStageRecommender, planted_log: Callable[[int], pd.DataFrame]
+) -> None:
+    catalogue = _catalogue(model)
+    policy = RulePolicy(scope="discovery")
+    lists = decide(model, ["p00"], 5, catalogue, policy).recommendations
+    log = planted_log(0)
+    bought = set(log.loc[log["person_id"] == "p00", "sku"])
+    assert len(lists) == 5
+    assert not set(lists["sku"]) & bought
+    again = decide(model, ["p00"], 3, catalogue, RulePolicy(scope="buy_again")).recommendations
+    assert again["explanation"].str.contains("every").any()  # "You buy this about every week"
+
+
+def test_pins_are_placed(model: TwoStageRecommender) -> None:
+    catalogue = _catalogue(model)
+    lists = decide(
+        model, ["p00"], 4, catalogue, overrides=Overrides(pins={"x05": 1})
+    ).recommendations
+    assert lists["sku"].iloc[0] == "x05"
+    assert len(lists) == 4
