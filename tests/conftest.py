@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from shelfwise.settings import Settings
+from shelfwise.simulate.shop import SimulatedShop, load_shop, simulate_shop
+from shelfwise.workspace import Workspace
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -80,3 +82,20 @@ def datasets_dir() -> Path:
     if not DATASETS.is_dir():
         pytest.fail(f"benchmark datasets not found at {DATASETS}; set SHELFWISE_DATASETS")
     return DATASETS
+
+
+# A small simulated shop, loaded once per module (the feature store and recommender tests).
+@pytest.fixture(scope="module")
+def shop() -> SimulatedShop:
+    return simulate_shop(seed=0)
+
+
+@pytest.fixture(scope="module")
+def shop_workspace(
+    shop: SimulatedShop, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Workspace]:
+    folder: Path = tmp_path_factory.mktemp("shop")
+    workspace = Workspace(Settings(workspace=folder / "workspace"))
+    load_shop(workspace, shop)
+    yield workspace
+    workspace.close()

@@ -3,7 +3,8 @@
 Stages: load and validate the data, then resolve identities (the households scattered over the
 retailer's other systems by the simulator, linked back into persons, their sessions stitched
 and profiled), then build the features (states, a replay that proves the online store equals
-the offline frame, the online store materialised). Later stages (training, registration,
+the offline frame, the online store materialised), then train the two-stage recommender on
+them, backtest it on the last four weeks and register it. Later stages (training, registration,
 serving) extend
 :func:`run_quickstart`; each stage reports what it did in :class:`QuickstartReport`.
 """
@@ -45,6 +46,7 @@ class QuickstartReport:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     identity: dict[str, Any] = field(default_factory=dict)
     features: dict[str, Any] = field(default_factory=dict)
+    recommender: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -164,6 +166,14 @@ def run_quickstart(
     report.checks.update(checks)
     report.stage_seconds.update({f"features.{k}": v for k, v in seconds.items()})
     report.stage_seconds["features"] = round(time.perf_counter() - stage, 2)
+
+    from shelfwise.recommend.stage import train_recommender
+
+    stage = time.perf_counter()
+    report.recommender, checks, seconds = train_recommender(workspace, say)
+    report.checks.update(checks)
+    report.stage_seconds.update({f"recommender.{k}": v for k, v in seconds.items()})
+    report.stage_seconds["recommender"] = round(time.perf_counter() - stage, 2)
 
     report.tables = workspace.analytic.counts()
     report.seconds = round(time.perf_counter() - started, 2)

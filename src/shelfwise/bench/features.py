@@ -95,7 +95,9 @@ def _settings(folder: Path) -> Settings:
     )
 
 
-def _workspace(options: BenchOptions, folder: Path) -> Workspace:
+def bench_workspace(options: BenchOptions, folder: Path) -> Workspace:
+    """The simulated shop (smoke), a copy of ``extra["workspace"]``, or a new Complete Journey
+    workspace, with embedded stores in ``folder``."""
     from shelfwise.workspace import Workspace
 
     workspace = Workspace(_settings(folder / "workspace"))
@@ -348,7 +350,7 @@ def run(options: BenchOptions) -> dict[str, Any]:
 
     protocol = SMOKE if options.smoke else FULL
     with tempfile.TemporaryDirectory(prefix="shelfwise-bench-") as tmp:
-        workspace = _workspace(options, Path(tmp))
+        workspace = bench_workspace(options, Path(tmp))
         try:
             progress("recommender training frame")
             labels = recommender_labels(workspace, protocol)

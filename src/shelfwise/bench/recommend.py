@@ -14,8 +14,10 @@ small ranker, so the tests run the whole path in seconds.
 
 from __future__ import annotations
 
+import tempfile
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,7 +30,14 @@ from shelfwise.recommend.protocols import (
     evaluate_track,
     ml100k_msr,
 )
-from shelfwise.recommend.two_stage import RecommenderSettings, TwoStageRecommender
+from shelfwise.recommend.two_stage import (
+    FeatureProvider,
+    RecommenderSettings,
+    TwoStageRecommender,
+)
+
+if TYPE_CHECKING:
+    from shelfwise.workspace import Workspace
 
 PROTOCOLS = ("cj-next4w", "ml100k-msr", "byo")
 SMOKE_USERS = 150
@@ -71,9 +80,29 @@ def _settings(split: RankingSplit, track: str, smoke: bool) -> RecommenderSettin
     return RecommenderSettings(scope=scope, label_split=label_split)
 
 
-def _ours(split: RankingSplit, track: str, smoke: bool) -> dict[str, dict[str, Any]]:
+def _store_provider(options: BenchOptions, folder: Path) -> tuple[FeatureProvider, Workspace]:
+    """The feature store of a Complete Journey workspace (built, or copied from
+    ``--workspace``), with each household mapped to the person identity resolution made."""
+    from shelfwise.bench.features import bench_workspace
+    from shelfwise.features.store import FeatureStore
+    from shelfwise.recommend.store_features import store_features
+
+    workspace = bench_workspace(options, folder)
+    persons = workspace.analytic.frame(
+        """SELECT source_id, min(person_id) AS person_id FROM person_map
+        WHERE source_system = 'loyalty_card' AND person_id IS NOT NULL
+        GROUP BY source_id HAVING count(DISTINCT person_id) = 1"""
+    )
+    mapping = dict(zip(persons["source_id"].astype(str), persons["person_id"], strict=True))
+    progress(f"feature store over {len(mapping):,} households' persons")
+    return store_features(FeatureStore(workspace), persons=mapping), workspace
+
+
+def _ours(
+    split: RankingSplit, track: str, smoke: bool, features: FeatureProvider | None
+) -> dict[str, dict[str, Any]]:
     settings = _settings(split, track, smoke)
-    model = TwoStageRecommender(settings)
+    model = TwoStageRecommender(settings, features=features)
     started = time.perf_counter()
     model.fit(split.train)
     fit_seconds = time.perf_counter() - started
@@ -88,6 +117,7 @@ def _ours(split: RankingSplit, track: str, smoke: bool) -> dict[str, dict[str, A
         users=len(users),
         candidates_per_user=round(_candidates(model, users), 1),
         ranker_features=model.fit_report_["ranker_features"],
+        feature_sets=len(model.feature_versions),
     )
     retrieval = evaluate_track(model.retrieval_only(users, DEPTH), split, track)
     progress(f"{track}: shelfwise ndcg@10 {ours['ndcg@10']:.4f} (fit {fit_seconds:.0f}s)")
@@ -116,6 +146,19 @@ def _smoke(split: RankingSplit) -> RankingSplit:
 
 
 def run(options: BenchOptions) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="shelfwise-bench-") as tmp:
+        features, workspace = None, None
+        if options.protocol in (None, "cj-next4w") and not options.smoke:
+            if "interactions" not in options.extra and not options.extra.get("no_store"):
+                features, workspace = _store_provider(options, Path(tmp))
+        try:
+            return _run(options, features)
+        finally:
+            if workspace is not None:
+                workspace.close()
+
+
+def _run(options: BenchOptions, features: FeatureProvider | None) -> dict[str, Any]:
     split = _split(options)
     if options.smoke:
         split = _smoke(split)
@@ -125,7 +168,7 @@ def run(options: BenchOptions) -> dict[str, Any]:
     )
     tracks: dict[str, dict[str, Any]] = {}
     for track in split.tracks:
-        results = _ours(split, track, options.smoke)
+        results = _ours(split, track, options.smoke, features)
         importance = results.pop("_importance")
         for reference in REFERENCES:
             if reference.repeat_tracks_only and split.rules[track] != "keep-seen":

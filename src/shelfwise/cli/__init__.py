@@ -212,6 +212,22 @@ def bench(
         Path | None, typer.Option("--datasets", help="Benchmark datasets folder.")
     ] = None,
     smoke: Annotated[bool, typer.Option(help="A tiny run, as the tests do.")] = False,
+    workspace: Annotated[
+        Path | None,
+        typer.Option(help="An existing Complete Journey workspace to copy (features, recommend)."),
+    ] = None,
+    interactions: Annotated[
+        Path | None, typer.Option(help="recommend: your own interaction log (CSV or Parquet).")
+    ] = None,
+    user_col: Annotated[str | None, typer.Option(help="recommend: its user column.")] = None,
+    item_col: Annotated[str | None, typer.Option(help="recommend: its item column.")] = None,
+    time_col: Annotated[str | None, typer.Option(help="recommend: its time column.")] = None,
+    split: Annotated[
+        str, typer.Option(help="recommend: last-per-user or global (with --test-from).")
+    ] = "last-per-user",
+    test_from: Annotated[
+        str | None, typer.Option(help="recommend: first test time of a global split.")
+    ] = None,
 ) -> None:
     """Run a benchmark; its last stdout line is one JSON object."""
     from shelfwise.bench import BenchOptions, dumps, run_benchmark
@@ -223,6 +239,19 @@ def bench(
         protocol=protocol,
         datasets=datasets_dir or settings.datasets_dir,
         smoke=smoke,
+        extra={
+            key: str(value)
+            for key, value in {
+                "workspace": workspace,
+                "interactions": interactions,
+                "user_col": user_col,
+                "item_col": item_col,
+                "time_col": time_col,
+                "split": split,
+                "test_from": test_from,
+            }.items()
+            if value is not None
+        },
     )
     try:
         result = run_benchmark(name, options)

@@ -44,6 +44,8 @@ def print_quickstart(console: Console, report: QuickstartReport) -> None:
         _print_identity(console, report.identity)
     if report.features:
         _print_features(console, report.features)
+    if report.recommender:
+        _print_recommender(console, report.recommender)
     checks = Table("check", "result", title="checks")
     for name, check in report.checks.items():
         mark = "[green]ok[/green]" if check["ok"] else "[red]FAIL[/red]"
@@ -110,5 +112,23 @@ def _print_features(console: Console, features: dict[str, Any]) -> None:
         f"online store ({features['online_store']})",
         f"as of {features['materialised_as_of']}: "
         + ", ".join(f"{k} {v:,}" for k, v in entities.items() if v),
+    )
+    console.print(view)
+
+
+def _print_recommender(console: Console, recommender: dict[str, Any]) -> None:
+    view = Table("recommender", "", title="two-stage recommendations, backtested and registered")
+    view.add_row(
+        "model",
+        f"{recommender['model']} version {recommender['version']} "
+        f"({recommender['persons']:,} persons, {recommender['skus']:,} skus, "
+        f"{recommender['ranker_features']} ranking features from "
+        f"{len(recommender['feature_sets'])} feature sets)",
+    )
+    backtest = recommender["backtest"]
+    view.add_row(
+        f"last four weeks ({backtest['persons']:,} persons)",
+        f"ndcg@10 {backtest['ndcg@10']:.3f} (retrieval alone {backtest['retrieval_ndcg@10']:.3f}, "
+        f"popularity {backtest['popularity_ndcg@10']:.3f}); recall@20 {backtest['recall@20']:.3f}",
     )
     console.print(view)
