@@ -20,7 +20,8 @@ def test_stage_trains_on_store_features_and_registers(shop_workspace: Workspace)
     assert summary["ranker_features"] >= 80  # source scores + the feature store's sets
     assert {"person_attributes", "product", "person_product"} <= set(summary["feature_sets"])
     assert checks["recommender: registered"]["ok"]
-    assert summary["backtest"]["persons"] > 0 and seconds["fit"] > 0
+    assert summary["backtest"]["persons"] > 0
+    assert seconds["fit"] > 0
     tracker = shop_workspace.tracker
     assert tracker.get_alias_version(MODEL_NAME, "champion") == summary["version"]
     loaded = tracker.load_estimator(f"models:/{MODEL_NAME}/{summary['version']}")
@@ -42,5 +43,6 @@ def test_online_features_serve_what_offline_trained(shop_workspace: Workspace) -
     model.features = store_features(store, online=True)
     person = str(log["person_id"].iloc[-1])
     online = model.recommend([person], 5)
-    assert len(online) == 5 and online["score"].notna().all()
+    assert len(online) == 5
+    assert online["score"].notna().all()
     assert isinstance(online, pd.DataFrame)
