@@ -148,9 +148,9 @@ def _smoke(split: RankingSplit) -> RankingSplit:
 def run(options: BenchOptions) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="shelfwise-bench-") as tmp:
         features, workspace = None, None
-        if options.protocol in (None, "cj-next4w") and not options.smoke:
-            if "interactions" not in options.extra and not options.extra.get("no_store"):
-                features, workspace = _store_provider(options, Path(tmp))
+        complete_journey = options.protocol in (None, "cj-next4w")
+        if complete_journey and not options.smoke and "interactions" not in options.extra:
+            features, workspace = _store_provider(options, Path(tmp))
         try:
             return _run(options, features)
         finally:
