@@ -77,3 +77,26 @@ def test_pins_are_placed(model: TwoStageRecommender) -> None:
     ).recommendations
     assert lists["sku"].iloc[0] == "x05"
     assert len(lists) == 4
+
+
+def test_cold_start_uses_recent_skus_then_category_then_segment(
+    planted_log: Callable[[int], pd.DataFrame],
+) -> None:
+    from shelfwise.recommend.cold_start import Context
+
+    log = planted_log(0)
+    log["segment"] = np.where(log["person_id"].str[1:].astype(int) % 6 == 0, "g0", "other")
+    model = TwoStageRecommender(RecommenderSettings(**SMALL)).fit(log)
+    catalogue = _catalogue(model)
+    contexts = {
+        "new-shopper": Context(recent=("s00",)),
+        "browser": Context(category="s1"),
+        "member": Context(segment="g0"),
+    }
+    lists = decide(model, [*contexts, "anonymous"], 4, catalogue, contexts=contexts).recommendations
+    by = dict(lists.groupby("person_id"))
+    assert by["new-shopper"]["sku"].isin(["s01", "s02", "s03"]).sum() == 3  # its co-purchases
+    assert by["new-shopper"]["explanation"].str.contains("Often bought with").any()
+    assert by["browser"]["sku"].str.startswith("s1").all()  # the page's category
+    assert set(by["member"]["sku"]) == {"s00", "s01", "s02", "s03"}  # the segment's staples
+    assert len(by["anonymous"]) == 4

@@ -46,3 +46,12 @@ def test_online_features_serve_what_offline_trained(shop_workspace: Workspace) -
     assert len(online) == 5
     assert online["score"].notna().all()
     assert isinstance(online, pd.DataFrame)
+
+
+def test_a_second_run_on_the_same_purchases_keeps_the_champion(shop_workspace: Workspace) -> None:
+    first, _, _ = train_recommender(shop_workspace, lambda _: None, SMALL)
+    again, checks, seconds = train_recommender(shop_workspace, lambda _: None, SMALL)
+    assert again["run"] == "unchanged"
+    assert again["version"] == first["version"]
+    assert "fit" not in seconds
+    assert checks["recommender: registered"]["ok"]

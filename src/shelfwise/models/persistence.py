@@ -40,6 +40,9 @@ BUILTIN_FAMILIES = {
     "buy_again": "shelfwise.recommend.buy_again",
     "ease": "shelfwise.recommend.ease",
     "trending": "shelfwise.recommend.popular",
+    "item_knn": "shelfwise.recommend.item_knn",
+    "als": "shelfwise.recommend.als",
+    "content": "shelfwise.recommend.content",
     "recommender": "shelfwise.recommend.two_stage",
 }
 

@@ -41,6 +41,9 @@ class Source:
     scores: Callable[[NDArray[np.int64]], Scores]
     novel: bool = False
     propose: Proposer | None = None
+    # (person rows, sku codes) -> the history sku behind each proposal (-1: none), for the
+    # explanation "often bought with X"; item-to-item sources have one.
+    anchors: Callable[[NDArray[np.int64], NDArray[np.int64]], NDArray[np.int64]] | None = None
 
 
 @dataclass
@@ -111,6 +114,12 @@ class CandidateStage:
             best_share = np.where(better, share, best_share)
             best_source[better] = source.name
         out["source"] = best_source
+        anchor = np.full(len(keys), -1, dtype=np.int64)
+        for source in self.sources:
+            if source.anchors is not None:
+                mine = np.flatnonzero(best_source == source.name)
+                anchor[mine] = source.anchors(rows[person[mine]], item[mine])
+        out["anchor"] = anchor
         facts = self.buy_again.pair_features(rows[person], item, as_of_day)
         out.update(facts)
         return pd.DataFrame(out)

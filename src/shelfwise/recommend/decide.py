@@ -9,12 +9,14 @@ item a rule removed), so a list is only short when the catalogue itself has noth
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from shelfwise.recommend.catalogue import Catalogue
+from shelfwise.recommend.cold_start import Context, cold_candidates
 from shelfwise.recommend.rules import Basket, Overrides, RulePolicy, apply_rules
 from shelfwise.recommend.two_stage import TwoStageRecommender
 
@@ -41,8 +43,11 @@ def decide(
     *,
     basket: Basket = (),
     overrides: Overrides | None = None,
+    contexts: Mapping[str, Context] | None = None,
 ) -> Decision:
-    """Top ``k`` per person after the rules, with an explanation per item."""
+    """Top ``k`` per person after the rules, with an explanation per item. ``contexts``
+    tells what a request knows of persons the model never saw (see
+    :mod:`shelfwise.recommend.cold_start`)."""
     policy = policy or RulePolicy()
     people = list(dict.fromkeys(str(p) for p in person_ids))
     depth = max(DEPTH_FACTOR * k, MIN_DEPTH)
@@ -51,9 +56,8 @@ def decide(
     # Deeper lists (more popularity at the end) for whoever the rules leave short, until the
     # whole catalogue has been offered.
     while pending:
-        result = apply_rules(
-            model.ranked(pending, depth), catalogue, policy, k=k, basket=basket, overrides=overrides
-        )
+        ranked = _ranked(model, pending, depth, contexts or {}, catalogue)
+        result = apply_rules(ranked, catalogue, policy, k=k, basket=basket, overrides=overrides)
         have = result.recommendations.groupby("person_id").size()
         short = [p for p in pending if have.get(p, 0) < k]
         final = short if depth >= len(model.items_) else []
@@ -74,3 +78,25 @@ def decide(
         policy=policy,
         retried_persons=retried,
     )
+
+
+def _ranked(
+    model: TwoStageRecommender,
+    persons: list[str],
+    depth: int,
+    contexts: Mapping[str, Context],
+    catalogue: Catalogue,
+) -> pd.DataFrame:
+    """The model's lists for the persons it knows; the cold start's for those it does not but
+    whose context says something; popularity fills every list to ``depth``."""
+    known = set(model.users_[model.users_.searchsorted(persons).clip(0, len(model.users_) - 1)])
+    cold = {p: contexts[p] for p in persons if p in contexts and p not in known}
+    if not cold:
+        return model.ranked(persons, depth)
+    warm = [p for p in persons if p not in cold]
+    parts = [model.ranked(warm, depth)] if warm else []
+    candidates = cold_candidates(model, cold, depth, catalogue)
+    parts.append(model.fill(candidates, np.asarray(list(cold), dtype=str), depth))
+    out = pd.concat(parts, ignore_index=True)
+    order = {p: i for i, p in enumerate(persons)}
+    return out.assign(_o=out["person_id"].map(order)).sort_values(["_o", "rank"]).drop(columns="_o")

@@ -16,16 +16,18 @@ import pandas as pd
 
 from shelfwise.models.persistence import family_class
 from shelfwise.models.settings import EstimatorSettings
+from shelfwise.recommend.als import ALSRecommender, ALSSettings
 from shelfwise.recommend.buy_again import BuyAgainRecommender, BuyAgainSettings
 from shelfwise.recommend.candidates import CandidateStage, Source
 from shelfwise.recommend.ease import EaseRecommender, EaseSettings
+from shelfwise.recommend.item_knn import ItemKNNRecommender, ItemKNNSettings
 from shelfwise.recommend.matrix import Interactions, MatrixRecommender
 from shelfwise.recommend.popular import PopularSettings, TrendingRecommender
 
 if TYPE_CHECKING:
     from shelfwise.recommend.two_stage import RecommenderSettings
 
-LOG_COLUMNS = ("person_id", "sku", "occurred_at", "order_id", "weight")
+LOG_COLUMNS = ("person_id", "sku", "occurred_at", "order_id", "weight", "segment")
 
 
 def prepare(frame: pd.DataFrame) -> pd.DataFrame:
@@ -55,6 +57,10 @@ def fit_models(
         )
     if settings.ease_quota:
         models["ease"] = EaseRecommender(EaseSettings(l2=settings.ease_l2))
+    if settings.co_purchase_quota:
+        models["co_purchase"] = ItemKNNRecommender(ItemKNNSettings(neighbours=100, by="basket"))
+    if settings.als_quota:
+        models["als"] = ALSRecommender(ALSSettings(factors=settings.als_factors))
     for model in models.values():
         model.fit_interactions(data)
     return models
@@ -72,9 +78,17 @@ def stage_of(
         "ease": settings.ease_quota,
         "popularity": settings.popularity_quota,
         "trending": settings.trending_quota,
+        "co_purchase": settings.co_purchase_quota,
+        "als": settings.als_quota,
     }
     sources = [
-        Source(name, quotas[name], model._score, novel=name != "buy_again")
+        Source(
+            name,
+            quotas[name],
+            model._score,
+            novel=name != "buy_again",
+            anchors=model.anchors if isinstance(model, ItemKNNRecommender) else None,
+        )
         for name, model in models.items()
         if name in quotas and (quotas[name] or name == "buy_again")
     ]

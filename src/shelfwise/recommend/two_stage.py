@@ -40,12 +40,14 @@ from shelfwise.recommend.matrix import (
     SECONDS_PER_DAY,
     MatrixRecommender,
     rows_of,
+    top_k,
 )
 from shelfwise.recommend.ranker import Ranker, RankerSettings
 
 # rows (person_id, sku, as_of) -> the same rows' features, in the same order.
 FeatureProvider = Callable[[pd.DataFrame], pd.DataFrame]
 DEFAULT_K = 10
+SEGMENT_DEPTH = 200  # best sellers kept per segment
 FALLBACK = "popularity_fallback"
 
 
@@ -65,6 +67,9 @@ class RecommenderSettings(EstimatorSettings):
     ease_quota: int = 60
     popularity_quota: int = 40
     trending_quota: int = 20
+    co_purchase_quota: int = 40
+    als_quota: int = 0
+    als_factors: int = 64
     ranker_objective: str = "lambdarank"
     ranker_trees: int = 250
     ranker_learning_rate: float = 0.06
@@ -84,6 +89,9 @@ class RecommenderSettings(EstimatorSettings):
         "ease_quota": (Interval(0, None, integer=True),),
         "popularity_quota": (Interval(0, None, integer=True),),
         "trending_quota": (Interval(0, None, integer=True),),
+        "co_purchase_quota": (Interval(0, None, integer=True),),
+        "als_quota": (Interval(0, None, integer=True),),
+        "als_factors": (Interval(1, None, integer=True),),
         "ranker_objective": (Options(("lambdarank", "binary")),),
         "ranker_trees": (Interval(1, None, integer=True),),
         "ranker_learning_rate": (Interval(0, 1, closed="right"),),
@@ -162,6 +170,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         report["ranker_rows"] = len(training)
         report["ranker_features"] = len(numeric)
         mark = time.perf_counter()
+        self._learn_segments(log)
         super()._fit(log)
         report["serving_fit_seconds"] = round(time.perf_counter() - mark, 2)
         report["seconds"] = round(time.perf_counter() - started, 2)
@@ -192,6 +201,27 @@ class TwoStageRecommender(MatrixRecommender[Any]):
             future = log[(log["occurred_at"] >= cutoff) & (log["occurred_at"] < cutoff + span)]
             out.append((past, future, cutoff))
         return out
+
+    def _learn_segments(self, log: pd.DataFrame) -> None:
+        """Each segment's best sellers (when the log has a ``segment`` column), for persons
+        the model has not seen but whose segment a request names."""
+        self.segments_ = np.array([], dtype=str)
+        self.segment_top_ = np.empty((0, SEGMENT_DEPTH), dtype=np.int64)
+        if "segment" not in log.columns:
+            return
+        items = np.unique(log["sku"].to_numpy(dtype=str))
+        known = log[log["segment"].notna()]
+        self.segments_ = np.unique(known["segment"].to_numpy(dtype=str))
+        segment = rows_of(self.segments_, known["segment"].to_numpy(dtype=str))
+        item = rows_of(items, known["sku"].to_numpy(str))
+        counts = np.zeros((len(self.segments_), len(items)), dtype=np.float32)
+        np.add.at(counts, (segment, item), 1.0)
+        self.segment_top_ = top_k(counts, SEGMENT_DEPTH)[0]
+
+    def segment_top(self, segment: str) -> NDArray[np.int64] | None:
+        """The segment's best-selling sku codes (None: a segment the log never named)."""
+        row = rows_of(getattr(self, "segments_", np.array([], dtype=str)), np.array([segment]))[0]
+        return None if row < 0 else self.segment_top_[row]
 
     def _fit_matrix(self, data: Any) -> None:
         self.models_, self.stage_ = generators.build_stage(data, self.settings)
@@ -297,14 +327,19 @@ class TwoStageRecommender(MatrixRecommender[Any]):
             frame["score"] = self.ranker_.predict(frame)
             frame["bought_before"] = frame["buy_again_days"] > 0
             frame["repurchase_days"] = frame["buy_again_cycle"]
-            frame["anchor_sku"] = pd.Series(pd.NA, index=frame.index, dtype="string")
+            anchor = frame["anchor"].to_numpy()
+            frame["anchor_sku"] = pd.Series(
+                np.where(anchor >= 0, self.items_[np.maximum(anchor, 0)], None),
+                index=frame.index,
+                dtype="string",
+            )
             frame = frame.sort_values(
                 ["person_id", "score", "sku"], ascending=[True, False, True], kind="stable"
             )
             ranked = frame.groupby("person_id", sort=False).head(int(k))[list(_RANKED)]
-        return self._fill(ranked, people, int(k))
+        return self.fill(ranked, people, int(k))
 
-    def _fill(self, ranked: pd.DataFrame, people: NDArray[np.str_], k: int) -> pd.DataFrame:
+    def fill(self, ranked: pd.DataFrame, people: NDArray[np.str_], k: int) -> pd.DataFrame:
         """Lists shorter than k completed from popularity (for discovery: skus never bought)."""
         order = generators.popularity_order(self.models_["popularity"])
         have = ranked.groupby("person_id").size()
@@ -366,7 +401,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
             }
         )
         frame = frame.sort_values(["person_id", "score", "sku"], ascending=[True, False, True])
-        filled = self._fill(frame.groupby("person_id", sort=False).head(k), people, k)
+        filled = self.fill(frame.groupby("person_id", sort=False).head(k), people, k)
         return filled[["person_id", "sku", "score", "rank", "source"]]
 
     def _score(self, rows: NDArray[np.int64]) -> NDArray[np.float32]:
@@ -396,6 +431,8 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         arrays.update(ranker_arrays)
         state.update(ranker_state)
         state["fit_report"] = self.fit_report_
+        arrays["segments"] = self.segments_
+        arrays["segment_top"] = self.segment_top_
         return arrays, state
 
     def _restore(self, arrays: LearnedArrays, state: dict[str, Any]) -> None:
@@ -408,10 +445,12 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         self.stage_ = generators.stage_of(self.models_, self.settings)
         self.ranker_ = Ranker.from_state(arrays, state)
         self.fit_report_ = state.get("fit_report", {})
+        self.segments_ = arrays["segments"]
+        self.segment_top_ = arrays["segment_top"]
 
 
 _RANKED = ("person_id", "sku", "score", "source", "bought_before", "repurchase_days", "anchor_sku")
-_NOT_FEATURES = {"row", "item", "person_id", "sku", "source", "label", "group"}
+_NOT_FEATURES = {"row", "item", "anchor", "person_id", "sku", "source", "label", "group"}
 
 
 def _day(moment: pd.Timestamp) -> float:

@@ -1,0 +1,140 @@
+"""Persons the recommender never saw: context first, then what they do, then popularity.
+
+A request may say something of a person the model does not know (a new customer, an anonymous
+session): the skus they acted on since (``recent``: views, the basket), the category of the
+page, their segment. :func:`cold_candidates` turns that into a ranked list in the shape of
+:meth:`TwoStageRecommender.ranked`:
+
+1. ``recent`` skus -> their complements by co-purchase (or, without that generator, EASE's
+   item-to-item weights), each anchored on the recent sku that proposed it;
+2. a page ``category`` -> the category's best sellers (source ``context_popularity``);
+3. a ``segment`` -> that segment's best sellers, learned when the training log had a
+   ``segment`` column (source ``segment_popularity``);
+4. nothing known -> global popularity, as for anyone the other stages leave short.
+
+New products are reachable the same way: a product with no sales has no co-purchase
+neighbours, but content similarity (:mod:`shelfwise.recommend.content`) places it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from shelfwise.recommend.catalogue import Catalogue
+from shelfwise.recommend.item_knn import ItemKNNRecommender
+from shelfwise.recommend.matrix import rows_of, top_k
+from shelfwise.recommend.two_stage import TwoStageRecommender
+
+COLUMNS = ("person_id", "sku", "score", "source", "bought_before", "repurchase_days", "anchor_sku")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a request tells of a person: recent skus, the page's category, their segment."""
+
+    recent: Sequence[str] = ()
+    category: str | None = None
+    segment: str | None = None
+
+
+def cold_candidates(
+    model: TwoStageRecommender,
+    contexts: Mapping[str, Context],
+    depth: int,
+    catalogue: Catalogue | None = None,
+) -> pd.DataFrame:
+    """Ranked candidates for each person of ``contexts`` from what their context gives."""
+    parts = []
+    for person, context in contexts.items():
+        part = _from_recent(model, person, context.recent, depth)
+        if part.empty and context.category is not None and catalogue is not None:
+            part = _from_category(model, person, context.category, depth, catalogue)
+        if part.empty and context.segment is not None:
+            part = _from_segment(model, person, context.segment, depth)
+        if not part.empty:
+            parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=list(COLUMNS))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _frame(
+    person: str,
+    skus: NDArray[np.str_],
+    scores: NDArray[np.floating],
+    source: str,
+    anchors: Sequence[str | None] | None = None,
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "person_id": person,
+            "sku": skus,
+            "score": np.asarray(scores, dtype=np.float64),
+            "source": source,
+            "bought_before": False,
+            "repurchase_days": np.nan,
+            "anchor_sku": pd.Series(
+                list(anchors) if anchors is not None else [pd.NA] * len(skus), dtype="string"
+            ),
+        }
+    )
+
+
+def _from_recent(
+    model: TwoStageRecommender, person: str, recent: Sequence[str], depth: int
+) -> pd.DataFrame:
+    codes = rows_of(model.items_, np.asarray(list(recent), dtype=str))
+    codes = codes[codes >= 0]
+    if not len(codes):
+        return pd.DataFrame()
+    co_purchase = model.models_.get("co_purchase")
+    if isinstance(co_purchase, ItemKNNRecommender):
+        scores = co_purchase.score_basket([codes.tolist()])
+        source = "co_purchase"
+    else:
+        ease = model.models_["ease"]
+        weights = getattr(ease, "weights_", None)
+        if getattr(ease, "method_", "") != "direct" or weights is None:
+            return pd.DataFrame()
+        scores = np.asarray(weights[codes].sum(axis=0, keepdims=True), dtype=np.float32)
+        scores[0, codes] = -np.inf
+        source = "ease"
+    items, values = top_k(scores, depth)
+    keep = items[0] >= 0
+    chosen = items[0][keep]
+    anchors: list[str | None] = []
+    if isinstance(co_purchase, ItemKNNRecommender):
+        similarity = co_purchase.similarity_[codes][:, chosen].toarray()
+        best = similarity.argmax(axis=0)
+        anchors = [str(model.items_[codes[b]]) for b in best]
+    return _frame(person, model.items_[chosen], values[0][keep], source, anchors or None)
+
+
+def _from_category(
+    model: TwoStageRecommender, person: str, category: str, depth: int, catalogue: Catalogue
+) -> pd.DataFrame:
+    facts = catalogue.facts(model.items_)
+    inside = (facts["category"].astype("string") == category).to_numpy()
+    if not inside.any():
+        return pd.DataFrame()
+    popularity = model.models_["popularity"]._score(np.zeros(1, dtype=np.int64))[0]
+    scores = np.where(inside, popularity, -np.inf).astype(np.float32)[None, :]
+    items, values = top_k(scores, depth)
+    keep = items[0] >= 0
+    return _frame(person, model.items_[items[0][keep]], values[0][keep], "context_popularity")
+
+
+def _from_segment(
+    model: TwoStageRecommender, person: str, segment: str, depth: int
+) -> pd.DataFrame:
+    top = model.segment_top(segment)
+    if top is None:
+        return pd.DataFrame()
+    chosen = top[top >= 0][:depth]
+    scores = -np.arange(len(chosen), dtype=np.float64)
+    return _frame(person, model.items_[chosen], scores, "segment_popularity")
