@@ -160,9 +160,11 @@ def run_quickstart(
     report.stage_seconds["identity"] = round(time.perf_counter() - stage, 2)
 
     from shelfwise.features.stage import build_features
+    from shelfwise.features.store import FeatureStore
 
     stage = time.perf_counter()
-    report.features, checks, seconds = build_features(workspace, say)
+    features = FeatureStore(workspace, online_url="memory://")  # its states serve both stages
+    report.features, checks, seconds = build_features(workspace, say, features)
     report.checks.update(checks)
     report.stage_seconds.update({f"features.{k}": v for k, v in seconds.items()})
     report.stage_seconds["features"] = round(time.perf_counter() - stage, 2)
@@ -170,7 +172,7 @@ def run_quickstart(
     from shelfwise.recommend.stage import train_recommender
 
     stage = time.perf_counter()
-    report.recommender, checks, seconds = train_recommender(workspace, say)
+    report.recommender, checks, seconds = train_recommender(workspace, say, store=features)
     report.checks.update(checks)
     report.stage_seconds.update({f"recommender.{k}": v for k, v in seconds.items()})
     report.stage_seconds["recommender"] = round(time.perf_counter() - stage, 2)

@@ -57,6 +57,8 @@ def test_conjugate_gradient_solves_the_normal_equations() -> None:
     got = least_squares_cg(confidence, fixed, start, 0.5, steps=8)
     np.testing.assert_allclose(got, _exact(confidence, fixed, 0.5), rtol=1e-3, atol=1e-4)
     assert np.abs(got[7]).max() < 1e-6
+    nothing = least_squares_cg(sp.csr_matrix((3, 30), dtype=np.float32), fixed, start[:3], 0.5, 3)
+    assert not nothing.any()
 
 
 def test_planted_tastes_are_recovered_better_than_popularity() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from shelfwise.recommend.matrix import rows_of
 
 DAY = pd.Timestamp("2024-05-01")
 HALF = 1 / math.sqrt(2)
+COSINE = ItemKNNSettings(shrinkage=0.0)
 
 
 def _log(pairs: list[tuple[str, str]], **columns: list[object]) -> pd.DataFrame:
@@ -45,7 +47,7 @@ def _code(model: ItemKNNRecommender, *skus: str) -> np.ndarray:
 
 
 def test_cosine_neighbours_and_scores_by_hand(three_people: pd.DataFrame) -> None:
-    model = ItemKNNRecommender().fit(three_people)
+    model = ItemKNNRecommender(COSINE).fit(three_people)
     assert _similarity(model) == pytest.approx(
         {
             ("a", "b"): 1.0, ("a", "c"): 0.5,
@@ -58,14 +60,14 @@ def test_cosine_neighbours_and_scores_by_hand(three_people: pd.DataFrame) -> Non
     out = model.recommend(["p1", "p3"], k=4)
     assert list(out["sku"]) == ["a", "b", "c", "c", "d", "a", "b"]
     assert list(out["score"]) == pytest.approx([1, 1, 1, HALF, HALF, 0.5, 0.5])
-    seen = ItemKNNRecommender(ItemKNNSettings(exclude_seen=True)).fit(three_people)
+    seen = ItemKNNRecommender(replace(COSINE, exclude_seen=True)).fit(three_people)
     assert list(seen.recommend(["p1"], k=4)["sku"]) == ["c"]
 
 
 def test_neighbours_keep_the_most_similar_ties_to_the_smaller_sku(
     three_people: pd.DataFrame,
 ) -> None:
-    model = ItemKNNRecommender(ItemKNNSettings(neighbours=1)).fit(three_people)
+    model = ItemKNNRecommender(replace(COSINE, neighbours=1)).fit(three_people)
     # c's best neighbour is d (0.71); a and b tie at 1 with each other.
     assert _similarity(model) == pytest.approx(
         {("a", "b"): 1.0, ("b", "a"): 1.0, ("c", "d"): HALF, ("d", "c"): HALF}
@@ -73,13 +75,13 @@ def test_neighbours_keep_the_most_similar_ties_to_the_smaller_sku(
 
 
 def test_popularity_penalty_and_shrinkage(three_people: pd.DataFrame) -> None:
-    conditional = ItemKNNRecommender(ItemKNNSettings(popularity_penalty=0.0)).fit(three_people)
+    conditional = ItemKNNRecommender(replace(COSINE, popularity_penalty=0.0)).fit(three_people)
     # co / n(anchor): P(c | d) = 1, P(d | c) = 1/2.
     assert _similarity(conditional)[("d", "c")] == pytest.approx(1.0)
     assert _similarity(conditional)[("c", "d")] == pytest.approx(0.5)
-    reverse = ItemKNNRecommender(ItemKNNSettings(popularity_penalty=1.0)).fit(three_people)
+    reverse = ItemKNNRecommender(replace(COSINE, popularity_penalty=1.0)).fit(three_people)
     assert _similarity(reverse)[("d", "c")] == pytest.approx(0.5)
-    shrunk = ItemKNNRecommender(ItemKNNSettings(shrinkage=2.0)).fit(three_people)
+    shrunk = ItemKNNRecommender(replace(COSINE, shrinkage=2.0)).fit(three_people)
     assert _similarity(shrunk)[("a", "b")] == pytest.approx(2 / (2 + 2))
     assert _similarity(shrunk)[("c", "d")] == pytest.approx(1 / (math.sqrt(2) + 2))
 
@@ -88,7 +90,7 @@ def test_anchors_name_the_history_sku_behind_a_score(
     three_people: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(item_knn, "ANCHOR_PAIRS", 3)  # two batches
-    model = ItemKNNRecommender().fit(three_people)
+    model = ItemKNNRecommender(COSINE).fit(three_people)
     rows = model.users_.searchsorted(np.array(["p3", "p2", "p2", "p1"]))
     anchors = model.anchors(rows, _code(model, "a", "c", "d", "d"))
     # p3 reaches a only through c; p2's c ties between a and b (1/2 each): the smaller wins;
@@ -106,8 +108,8 @@ def test_baskets_and_persons_are_different_documents() -> None:
         [("p1", "x"), ("p1", "y"), ("p1", "z"), ("p2", "x"), ("p2", "y"), ("p2", "z")],
         order_id=["o1", "o1", "o2", "o3", "o3", "o4"],
     )
-    persons = _similarity(ItemKNNRecommender().fit(log))
-    baskets = _similarity(ItemKNNRecommender(ItemKNNSettings(by="basket")).fit(log))
+    persons = _similarity(ItemKNNRecommender(COSINE).fit(log))
+    baskets = _similarity(ItemKNNRecommender(replace(COSINE, by="basket")).fit(log))
     assert persons[("x", "z")] == pytest.approx(1.0)
     assert baskets == pytest.approx({("x", "y"): 1.0, ("y", "x"): 1.0})
 
@@ -119,11 +121,11 @@ def test_sessions_then_orders_then_the_persons_day() -> None:
         session_id=["s1", "s1", None, None],
     )
     log.loc[3, "occurred_at"] = DAY + pd.Timedelta(days=1)
-    sessions = _similarity(ItemKNNRecommender(ItemKNNSettings(by="session")).fit(log))
+    sessions = _similarity(ItemKNNRecommender(replace(COSINE, by="session")).fit(log))
     # Session s1 holds x and y; z and w have no session and fall back to the person's day,
     # which differs, even though they share an order (orders are not sessions).
     assert sessions == pytest.approx({("x", "y"): 1.0, ("y", "x"): 1.0})
-    orders = _similarity(ItemKNNRecommender(ItemKNNSettings(by="basket")).fit(log))
+    orders = _similarity(ItemKNNRecommender(replace(COSINE, by="basket")).fit(log))
     # Without orders, x and y share p1's first day; z and w share order o1.
     assert orders == pytest.approx(
         {("x", "y"): 1.0, ("y", "x"): 1.0, ("z", "w"): 1.0, ("w", "z"): 1.0}
@@ -133,7 +135,7 @@ def test_sessions_then_orders_then_the_persons_day() -> None:
 def test_decayed_history_weighs_recent_purchases_more(three_people: pd.DataFrame) -> None:
     log = three_people.copy()
     log.loc[log["person_id"] == "p3", "occurred_at"] = [DAY - pd.Timedelta(days=10), DAY]
-    model = ItemKNNRecommender(ItemKNNSettings(half_life_days=10)).fit(log)
+    model = ItemKNNRecommender(replace(COSINE, half_life_days=10)).fit(log)
     # p3 bought c ten days before d: c weighs 1/2, d 1. a scores 1/2 * sim(c, a).
     scores = model.scores(model.users_.searchsorted(np.array(["p3"])))[0]
     assert scores[_code(model, "a")[0]] == pytest.approx(0.25)
@@ -141,11 +143,8 @@ def test_decayed_history_weighs_recent_purchases_more(three_people: pd.DataFrame
     assert scores[_code(model, "d")[0]] == pytest.approx(0.5 * HALF)
 
 
-def test_basket_complements_and_similar_items(
-    three_people: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(item_knn, "ANCHOR_PAIRS", 1)  # one sku at a time
-    model = ItemKNNRecommender().fit(three_people)
+def test_basket_complements_and_similar_items(three_people: pd.DataFrame) -> None:
+    model = ItemKNNRecommender(COSINE).fit(three_people)
     scores = model.score_basket([list(_code(model, "a")), list(_code(model, "c", "d")), []])
     assert scores.dtype == np.float32
     assert scores[0].tolist() == pytest.approx([-np.inf, 1.0, 0.5, -np.inf])
@@ -153,7 +152,9 @@ def test_basket_complements_and_similar_items(
     assert np.isneginf(scores[2]).all()
     codes, values = model.similar_items(_code(model, "c", "d"), k=2)
     assert codes.tolist() == [_code(model, "d", "a").tolist(), [*_code(model, "c").tolist(), -1]]
-    assert values[0].tolist() == pytest.approx([HALF, 0.5])
+    assert values.ravel().tolist() == pytest.approx([HALF, 0.5, HALF, -np.inf])
+    neighbours, _ = model.similar_items(_code(model, "a", "b", "c", "d"), k=1)
+    assert neighbours[:, 0].tolist() == _code(model, "b", "a", "d", "c").tolist()
 
 
 def _brute_force(documents: np.ndarray, k: int, shrinkage: float, beta: float) -> np.ndarray:
@@ -211,6 +212,6 @@ def test_complete_journey_discovery_matches_the_reference(
 ) -> None:
     """cj-next4w, discovery track: BENCHMARKS.md's item-kNN reference scores 0.0408."""
     train, _, new = cj_next4w
-    model = ItemKNNRecommender(ItemKNNSettings(exclude_seen=True)).fit(train)
+    model = ItemKNNRecommender(replace(COSINE, exclude_seen=True)).fit(train)
     assert model.similarity_.shape == (65_821, 65_821)
     assert model.evaluate(new).metrics["ndcg@10"] == pytest.approx(0.0408, abs=0.002)

@@ -81,7 +81,7 @@ FULL = Protocol(45, (46, 49), (2, 53), 5_000, pd.Timestamp("2017-09-01"), 14.0, 
 SMOKE = Protocol(13, (14, 17), (2, 17), 50, pd.Timestamp("2024-04-01"), 14.0, 500, 20, 200, 20)
 
 
-def _settings(folder: Path) -> Settings:
+def bench_settings(folder: Path) -> Settings:
     """Embedded stores in ``folder``, whatever the environment names."""
     return Settings(
         workspace=folder,
@@ -100,7 +100,7 @@ def bench_workspace(options: BenchOptions, folder: Path) -> Workspace:
     workspace, with embedded stores in ``folder``."""
     from shelfwise.workspace import Workspace
 
-    workspace = Workspace(_settings(folder / "workspace"))
+    workspace = Workspace(bench_settings(folder / "workspace"))
     if options.smoke:
         from shelfwise.simulate.shop import load_shop, simulate_shop
 

@@ -81,21 +81,37 @@ def _settings(split: RankingSplit, track: str, smoke: bool) -> RecommenderSettin
 
 
 def _store_provider(options: BenchOptions, folder: Path) -> tuple[FeatureProvider, Workspace]:
-    """The feature store of a Complete Journey workspace (built, or copied from
-    ``--workspace``), with each household mapped to the person identity resolution made."""
-    from shelfwise.bench.features import bench_workspace
+    """The feature store over The Complete Journey as the retailer recorded it: its contract
+    tables, each household one person by its loyalty card, and no simulated browsing (the
+    quickstart's simulated sessions look at each household's favourite products of the whole
+    year, which would tell the ranker about the test weeks). ``--workspace DIR`` keeps this
+    workspace in DIR and reuses it on the next run."""
+    from shelfwise.bench.features import bench_settings
     from shelfwise.features.store import FeatureStore
+    from shelfwise.quickstart import QuickstartReport, _load_complete_journey
     from shelfwise.recommend.store_features import store_features
+    from shelfwise.workspace import Workspace
 
-    workspace = bench_workspace(options, folder)
-    persons = workspace.analytic.frame(
-        """SELECT source_id, min(person_id) AS person_id FROM person_map
-        WHERE source_system = 'loyalty_card' AND person_id IS NOT NULL
-        GROUP BY source_id HAVING count(DISTINCT person_id) = 1"""
+    kept = options.extra.get("workspace")
+    root = Path(kept) if kept else folder / "workspace"
+    workspace = Workspace(bench_settings(root))
+    workspace.init()
+    report = QuickstartReport(workspace=str(root))
+    progress(f"loading The Complete Journey into {root} (skipped where already loaded)")
+    _load_complete_journey(workspace, report, reload=False, progress=progress)
+    analytic = workspace.analytic
+    analytic.execute(
+        """CREATE OR REPLACE VIEW person_map AS
+        SELECT source_system, source_id, source_id AS person_id FROM customer_records
+        WHERE source_system = 'loyalty_card'"""
     )
-    mapping = dict(zip(persons["source_id"].astype(str), persons["person_id"], strict=True))
-    progress(f"feature store over {len(mapping):,} households' persons")
-    return store_features(FeatureStore(workspace), persons=mapping), workspace
+    analytic.execute(
+        "CREATE TABLE IF NOT EXISTS stitched_events (event_id VARCHAR, person_id VARCHAR)"
+    )
+    events = analytic.frame("SELECT count(*) AS n FROM events")["n"].iloc[0]
+    if events:
+        raise ValueError(f"{root} holds {events:,} events: the benchmark needs purchases alone")
+    return store_features(FeatureStore(workspace)), workspace
 
 
 def _ours(

@@ -23,11 +23,14 @@ REPLAY_DAYS = 14
 
 
 def build_features(
-    workspace: Workspace, progress: Callable[[str], None]
+    workspace: Workspace,
+    progress: Callable[[str], None],
+    replica: FeatureStore | None = None,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, float]]:
-    """Returns the feature summary, its checks and its stage seconds."""
+    """Returns the feature summary, its checks and its stage seconds. ``replica``: the
+    in-process store to build the states in (the next stage reuses them); one by default."""
     stages: dict[str, float] = {}
-    replica = FeatureStore(workspace, online_url="memory://")
+    replica = replica or FeatureStore(workspace, online_url="memory://")
     mark = time.perf_counter()
     progress("building feature states")
     for feature_set in replica.sets:

@@ -21,6 +21,7 @@ from shelfwise.workspace import Workspace
 
 SEED = 2017
 FAVOURITES = 20
+FAVOURITES_HOLD_OUT_DAYS = 56  # eight weeks: every recommender backtest window and more
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,18 @@ def household_attributes(workspace: Workspace) -> pd.DataFrame:
 
 
 def favourite_skus(workspace: Workspace) -> dict[str, list[str]]:
-    """Each household's most bought products: what its sessions mostly look at."""
+    """Each household's most bought products: what its sessions mostly look at.
+
+    Counted on the orders before the last ``FAVOURITES_HOLD_OUT_DAYS`` of the data: sessions
+    drawn from favourites that include the last weeks' purchases would tell a recommender,
+    through its view features, what those weeks hold, and its backtests hold them out.
+    """
     frame = workspace.analytic.frame(
         f"""SELECT customer_ref, list(sku ORDER BY n DESC, sku)[1:{FAVOURITES}] AS skus FROM (
               SELECT o.customer_ref, l.sku, count(*) AS n FROM orders AS o
               JOIN order_lines AS l USING (order_id) WHERE o.source_system = ?
+                AND o.ordered_at < (SELECT max(ordered_at) FROM orders)
+                    - INTERVAL {FAVOURITES_HOLD_OUT_DAYS} DAY
               GROUP BY ALL) GROUP BY ALL""",
         [SOURCE_SYSTEM],
     )

@@ -154,59 +154,99 @@ def least_squares_cg(
     exact = fixed.astype(np.float64)
     gram = (exact.T @ exact + regularization * np.eye(fixed.shape[1])).astype(np.float32)
     factors = start.copy()
-    # Rows are independent: solve them in blocks of about GATHER_ROWS seen pairs, gathering
-    # each block's fixed factors once for all its steps. Buffers are reused: fresh arrays this
-    # large cost more in page faults than the arithmetic done in them.
-    width = min(confidence.nnz, GATHER_ROWS + int(np.diff(confidence.indptr).max(initial=0)))
-    seen_buffer = np.empty((width, fixed.shape[1]), dtype=np.float32)
-    mine_buffer = np.empty_like(seen_buffer)
-    along_buffer = np.empty(width, dtype=np.float32)
+    if not confidence.nnz:
+        # With no seen pair the right-hand side is 0, and so is every solution.
+        factors[:] = 0.0
+        return factors
+    # Rows are independent: solve them in blocks of about GATHER_ROWS seen pairs, gathering a
+    # block's fixed factors once for all its steps. Buffers are reused across blocks: fresh
+    # arrays this large cost more in page faults than the arithmetic done in them.
     indptr = confidence.indptr
+    width = min(confidence.nnz, GATHER_ROWS + int(np.diff(indptr).max()))
+    buffers = _Buffers(
+        np.empty((width, fixed.shape[1]), dtype=np.float32),
+        np.empty((width, fixed.shape[1]), dtype=np.float32),
+        np.empty(width, dtype=np.float32),
+    )
     bounds = np.unique(np.searchsorted(indptr, np.arange(0, confidence.nnz, GATHER_ROWS)))
     for first, last in zip(bounds, [*bounds[1:], confidence.shape[0]], strict=True):
-        begin, end = int(indptr[first]), int(indptr[last])
-        seen = np.take(
-            fixed,
-            confidence.indices[begin:end],
-            axis=0,
-            out=seen_buffer[: end - begin],
-            mode="clip",
-        )
-        mine, along = mine_buffer[: end - begin], along_buffer[: end - begin]
-        weight = confidence.data[begin:end]
-        extra = weight - 1.0
-        local = indptr[first : last + 1] - begin
-        owner = np.repeat(np.arange(last - first), np.diff(local))
-        # A (rows, pairs) matrix whose product with ``seen`` sums each row's pairs.
-        summing = sp.csr_matrix(
-            (weight, np.arange(end - begin), local), shape=(last - first, end - begin)
-        )
-
-        def times_system(vectors: Factors) -> Factors:
-            """(YᵀY + λI + Yᵀ(C_u - I)Y) v_u for every row u of the block."""
-            np.take(vectors, owner, axis=0, out=mine, mode="clip")  # noqa: B023 (called in this iteration)
-            np.einsum("ij,ij->i", seen, mine, out=along)  # noqa: B023
-            np.multiply(along, extra, out=along)  # noqa: B023
-            summing.data = along  # noqa: B023
-            product: Factors = vectors @ gram + summing @ seen  # noqa: B023
-            return product
-
-        block = factors[first:last]
-        summing.data = weight
-        residual = summing @ seen - times_system(block)
+        block = _Block.gather(confidence, fixed, int(first), int(last), gram, buffers)
+        rows = factors[first:last]
+        residual = block.right_hand_side() - block.times_system(rows)
         direction = residual.copy()
         norm = np.einsum("ij,ij->i", residual, residual)
         for _ in range(steps):
-            moved = times_system(direction)
+            moved = block.times_system(direction)
             curvature = np.einsum("ij,ij->i", direction, moved)
             step = np.divide(norm, curvature, out=np.zeros_like(norm), where=curvature > 0)
-            block += step[:, None] * direction
+            rows += step[:, None] * direction
             residual -= step[:, None] * moved
             new_norm = np.einsum("ij,ij->i", residual, residual)
             ratio = np.divide(new_norm, norm, out=np.zeros_like(norm), where=norm > 0)
             direction = residual + ratio[:, None] * direction
             norm = new_norm
     return factors
+
+
+@dataclass(frozen=True)
+class _Buffers:
+    seen: Factors  # the fixed factors of a block's seen pairs
+    mine: Factors  # the row's vector, repeated for each of its seen pairs
+    along: NDArray[np.float32]  # y_i · v_u per seen pair
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Rows ``first:last`` of a least-squares side, with their seen pairs' fixed factors."""
+
+    gram: Factors  # YᵀY + λI
+    seen: Factors
+    confidence: NDArray[np.float32]
+    extra: NDArray[np.float32]  # confidence - 1
+    owner: NDArray[np.int64]  # each seen pair's row within the block
+    summing: sp.csr_matrix  # (rows, pairs): its product with ``seen`` sums each row's pairs
+    buffers: _Buffers
+
+    @classmethod
+    def gather(
+        cls,
+        matrix: sp.csr_matrix,
+        fixed: Factors,
+        first: int,
+        last: int,
+        gram: Factors,
+        buffers: _Buffers,
+    ) -> _Block:
+        begin, end = int(matrix.indptr[first]), int(matrix.indptr[last])
+        seen = buffers.seen[: end - begin]
+        # mode="clip" writes straight into ``out``; "raise" would buffer a copy first.
+        np.take(fixed, matrix.indices[begin:end], axis=0, out=seen, mode="clip")
+        local = matrix.indptr[first : last + 1] - begin
+        summing = sp.csr_matrix(
+            (np.empty(end - begin, dtype=np.float32), np.arange(end - begin), local),
+            shape=(last - first, end - begin),
+        )
+        owner = np.repeat(np.arange(last - first), np.diff(local))
+        mine, along = buffers.mine[: end - begin], buffers.along[: end - begin]
+        confidence = matrix.data[begin:end]
+        buffers = _Buffers(seen, mine, along)
+        return cls(gram, seen, confidence, confidence - 1.0, owner, summing, buffers)
+
+    def right_hand_side(self) -> Factors:
+        """YᵀC_u p_u: each row's seen factors summed, weighted by their confidence."""
+        self.summing.data = self.confidence
+        summed: Factors = self.summing @ self.seen
+        return summed
+
+    def times_system(self, vectors: Factors) -> Factors:
+        """(YᵀY + λI + Yᵀ(C_u - I)Y) v_u for every row u of the block."""
+        mine, along = self.buffers.mine, self.buffers.along
+        np.take(vectors, self.owner, axis=0, out=mine, mode="clip")
+        np.einsum("ij,ij->i", self.seen, mine, out=along)
+        along *= self.extra
+        self.summing.data = along
+        product: Factors = vectors @ self.gram + self.summing @ self.seen
+        return product
 
 
 __all__ = ["ALSRecommender", "ALSSettings", "least_squares_cg"]

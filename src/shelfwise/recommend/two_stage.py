@@ -74,6 +74,8 @@ class RecommenderSettings(EstimatorSettings):
     ranker_trees: int = 250
     ranker_learning_rate: float = 0.06
     ranker_leaves: int = 63
+    ranker_colsample: float = 0.5
+    negative_share: float = 0.3
     seed: int = 0
 
     constraints: ClassVar[Constraints] = {
@@ -96,6 +98,8 @@ class RecommenderSettings(EstimatorSettings):
         "ranker_trees": (Interval(1, None, integer=True),),
         "ranker_learning_rate": (Interval(0, 1, closed="right"),),
         "ranker_leaves": (Interval(2, None, integer=True),),
+        "ranker_colsample": (Interval(0, 1, closed="right"),),
+        "negative_share": (Interval(0, 1, closed="right"),),
         "seed": (int,),
     }
 
@@ -106,6 +110,7 @@ class RecommenderSettings(EstimatorSettings):
             trees=self.ranker_trees,
             learning_rate=self.ranker_learning_rate,
             leaves=self.ranker_leaves,
+            colsample=self.ranker_colsample,
             seed=self.seed,
         )
 
@@ -234,27 +239,35 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         persons = np.intersect1d(data.users, future["person_id"].to_numpy(str))
         rows = rows_of(data.users, persons)
         as_of_day = _day(cutoff)
-        candidates = stage.generate(rows, as_of_day)
-        candidates = self._restrict(candidates)
-        frame = self._feature_frame(candidates, data.users, data.items, cutoff)
+        candidates = self._restrict(stage.generate(rows, as_of_day))
         bought = future.drop_duplicates(["person_id", "sku"])
-        keys = pd.MultiIndex.from_arrays([frame["person_id"], frame["sku"]])
         targets = pd.MultiIndex.from_arrays([bought["person_id"], bought["sku"]])
         if self.settings.scope == "discovery":
             seen = pd.MultiIndex.from_arrays([past["person_id"], past["sku"]])
             new = ~targets.isin(seen)
             targets, bought = targets[new], bought[new]
-        frame["label"] = keys.isin(targets).astype(np.int8)
+        keys = pd.MultiIndex.from_arrays(
+            [data.users[candidates["row"].to_numpy()], data.items[candidates["item"].to_numpy()]]
+        )
+        label = keys.isin(targets)
+        positives = int(label.sum())
+        if self.settings.negative_share < 1.0:
+            # Every positive and a fixed share of the negatives, drawn before the features are
+            # read: the ranker learns the same order from a third of the rows.
+            rng = np.random.default_rng(self.settings.seed + group_offset)
+            keep = label | (rng.random(len(label)) < self.settings.negative_share)
+            candidates, label = candidates[keep].reset_index(drop=True), label[keep]
+        frame = self._feature_frame(candidates, data.users, data.items, cutoff)
+        frame["label"] = label.astype(np.int8)
         frame["group"] = group_offset * 10_000_000 + candidates["row"].to_numpy()
         in_persons = bought["person_id"].isin(persons)
         facts = {
             "cutoff": cutoff.isoformat(),
             "persons": len(persons),
-            "candidates": len(frame),
-            "positives": int(frame["label"].sum()),
-            "candidate_recall": round(
-                float(frame["label"].sum()) / max(int(np.count_nonzero(in_persons)), 1), 4
-            ),
+            "candidates": len(keys),
+            "positives": positives,
+            "training_rows": len(frame),
+            "candidate_recall": round(positives / max(int(np.count_nonzero(in_persons)), 1), 4),
         }
         return frame, facts
 
