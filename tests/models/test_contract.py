@@ -22,6 +22,13 @@ import pytest
 from shelfwise.models import Estimator, Evaluation, NotFittedError, read_meta
 from shelfwise.models.persistence import FILES
 from shelfwise.recommend import PopularityRecommender, PopularitySettings
+from shelfwise.recommend.als import ALSRecommender, ALSSettings
+from shelfwise.recommend.buy_again import BuyAgainRecommender
+from shelfwise.recommend.content import ContentRecommender
+from shelfwise.recommend.ease import EaseRecommender, EaseSettings
+from shelfwise.recommend.item_knn import ItemKNNRecommender, ItemKNNSettings
+from shelfwise.recommend.popular import PopularSettings, TrendingRecommender
+from shelfwise.recommend.two_stage import RecommenderSettings, TwoStageRecommender
 
 PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
@@ -48,7 +55,28 @@ def _people() -> pd.DataFrame:
     return pd.DataFrame({"person_id": ["p0", "p1", "p7", "someone-new"], "k": [5, 5, 3, 5]})
 
 
+def _catalogue() -> pd.DataFrame:
+    skus = [f"s{i:02d}" for i in range(32)]
+    return pd.DataFrame({"sku": skus, "category": [f"c{i % 4}" for i in range(32)], "brand": "b"})
+
+
+def _family(name: str, make: Callable[[], Estimator[Any]]) -> Case:
+    return Case(name, make, "interactions", "held_out", _people)
+
+
 CASES = [
+    _family("buy_again", BuyAgainRecommender),
+    _family("ease", lambda: EaseRecommender(EaseSettings(l2=10.0, exclude_seen=True))),
+    _family("trending", lambda: TrendingRecommender(PopularSettings(half_life_days=7.0))),
+    _family("item_knn", lambda: ItemKNNRecommender(ItemKNNSettings(neighbours=10))),
+    _family("als", lambda: ALSRecommender(ALSSettings(factors=4, iterations=3))),
+    _family("content", lambda: ContentRecommender(catalogue=_catalogue())),
+    _family(
+        "recommender",
+        lambda: TwoStageRecommender(
+            RecommenderSettings(label_days=14.0, ranker_trees=10, ranker_leaves=7)
+        ),
+    ),
     Case("popularity", PopularityRecommender, "interactions", "held_out", _people),
     Case(
         "popularity-decayed-unseen",

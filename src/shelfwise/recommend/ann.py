@@ -196,8 +196,13 @@ class VectorIndex(ABC, Generic[SettingsT]):
         """Reopen an index saved by :meth:`save` (its backend is read from ``index.json``)."""
         index = load_index(directory, **connection)
         if not isinstance(index, cls):
-            raise TypeError(f"{directory} holds a {type(index).__name__}, not a {cls.__name__}")
+            raise TypeError(
+                f"{directory}: the saved index is {type(index).__name__}, not {cls.__name__}"
+            )
         return index
+
+    def close(self) -> None:
+        """Let go of connections and files (a served or on-disk Qdrant collection)."""
 
     def check_built(self) -> None:
         if self.dim_ is None:

@@ -9,7 +9,9 @@ Qdrant's HNSW links its graph by the inner product itself, which section "Why th
 what it is" of :mod:`shelfwise.recommend.ann` measured at 0.83-0.95 recall@200 with
 ``ef_search=400``: hold a collection against :class:`~shelfwise.recommend.ann.ExactIndex`
 with :func:`~shelfwise.recommend.ann.measure_recall` before serving from it, and raise
-``ef_search`` if it falls short. Local mode searches by brute force, so it is exact.
+``ef_search`` if it falls short. Local mode searches by brute force, so it is exact; on disk
+it writes each point to SQLite on its own (about 15 ms a point here), so it suits tests and
+small catalogues only.
 
 Saving writes where the collection lives, never its points: the server (or folder) keeps them.
 The API key is never saved; pass it again to :func:`~shelfwise.recommend.ann.load_index`.
@@ -104,7 +106,8 @@ class QdrantIndex(VectorIndex[QdrantSettings]):
         return self._client
 
     def close(self) -> None:
-        """Let the connection go (local mode on disk: release the folder's lock)."""
+        """Let the connection go (local mode on disk: release the folder's lock); the next
+        call connects again."""
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -125,7 +128,10 @@ class QdrantIndex(VectorIndex[QdrantSettings]):
     def _search(self, queries: Vectors, k: int) -> tuple[Ids, NDArray[np.float32]]:
         from qdrant_client import models
 
-        params = models.SearchParams(hnsw_ef=max(self.settings.ef_search, 2 * k))
+        # Local mode is exact and warns that search parameters do nothing there.
+        served = self.location.startswith(("http://", "https://"))
+        ef = max(self.settings.ef_search, 2 * k)
+        params = models.SearchParams(hnsw_ef=ef) if served else None
         ids = np.full((len(queries), k), -1, dtype=np.int64)
         scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
         for start in range(0, len(queries), self.settings.query_batch):

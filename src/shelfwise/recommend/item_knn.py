@@ -8,6 +8,7 @@ neighbours mean (``ItemKNNSettings.by``):
 - ``"session"``: one browsing session (``session_id``, else ``order_id``): co-view.
 
 Rows without the column fall back to the person's day, the nearest thing to a shopping trip.
+Sessions are read by ``fit(frame)``; ``fit_interactions`` sees only the encoded orders.
 
 With ``co(a, c)`` the documents holding both the anchor ``a`` and the candidate ``c`` and
 ``n(x)`` those holding ``x``, the similarity is
