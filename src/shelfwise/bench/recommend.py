@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from shelfwise.bench import BenchOptions, progress
 from shelfwise.bench.recommend_reference import DEPTH, REFERENCES, run_reference
+from shelfwise.evaluation.beyond_accuracy import metrics_by_segment, novelty_at_k
 from shelfwise.recommend.protocols import (
     RankingSplit,
     bring_your_own,
@@ -41,6 +43,14 @@ if TYPE_CHECKING:
 
 PROTOCOLS = ("cj-next4w", "ml100k-msr", "byo")
 SMOKE_USERS = 150
+# A log of 75,000 ratings: random label splits (its test is one), four of them, every negative.
+SMALL_LOG = {
+    "label_split": "random",
+    "label_windows": 4,
+    "negative_share": 1.0,
+    "ranker_leaves": 15,
+    "ranker_trees": 200,
+}
 
 
 def _split(options: BenchOptions) -> RankingSplit:
@@ -69,15 +79,23 @@ def _split(options: BenchOptions) -> RankingSplit:
     raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
 
 
-def _settings(split: RankingSplit, track: str, smoke: bool) -> RecommenderSettings:
-    """Scope by the track's rule; MovieLens' random split is mirrored by random label splits."""
+def _settings(
+    split: RankingSplit, track: str, smoke: bool, tuned: dict[str, Any]
+) -> RecommenderSettings:
+    """Scope by the track's rule; MovieLens' random split is mirrored by random label splits
+    (several, on its small log, with a smaller ranker); EASE's ridge and buy-again's half-life
+    as the references' tuning found them on the validation split."""
     scope = "all" if split.rules[track] == "keep-seen" else "discovery"
-    label_split = "random" if split.protocol == "ml100k-msr" else "time"
+    values: dict[str, Any] = {"scope": scope}
+    if tuned.get("ease") is not None:
+        values["ease_l2"] = float(tuned["ease"])
+    if tuned.get("buy_again") is not None:
+        values["half_life_days"] = float(tuned["buy_again"])
+    if split.protocol == "ml100k-msr":
+        values.update(SMALL_LOG)
     if smoke:
-        return RecommenderSettings(
-            scope=scope, label_split=label_split, ranker_trees=20, ranker_leaves=15
-        )
-    return RecommenderSettings(scope=scope, label_split=label_split)
+        values.update(ranker_trees=20, ranker_leaves=15)
+    return RecommenderSettings(**values)
 
 
 def _store_provider(options: BenchOptions, folder: Path) -> tuple[FeatureProvider, Workspace]:
@@ -115,9 +133,13 @@ def _store_provider(options: BenchOptions, folder: Path) -> tuple[FeatureProvide
 
 
 def _ours(
-    split: RankingSplit, track: str, smoke: bool, features: FeatureProvider | None
+    split: RankingSplit,
+    track: str,
+    smoke: bool,
+    features: FeatureProvider | None,
+    tuned: dict[str, Any],
 ) -> dict[str, dict[str, Any]]:
-    settings = _settings(split, track, smoke)
+    settings = _settings(split, track, smoke, tuned)
     model = TwoStageRecommender(settings, features=features)
     started = time.perf_counter()
     model.fit(split.train)
@@ -126,7 +148,7 @@ def _ours(
     started = time.perf_counter()
     lists = model.recommend(users, DEPTH)
     score_seconds = time.perf_counter() - started
-    ours = evaluate_track(lists, split, track)
+    ours: dict[str, Any] = dict(evaluate_track(lists, split, track))
     ours.update(
         fit_seconds=round(fit_seconds, 2),
         score_seconds=round(score_seconds, 2),
@@ -136,9 +158,26 @@ def _ours(
         feature_sets=len(model.feature_versions),
     )
     retrieval = evaluate_track(model.retrieval_only(users, DEPTH), split, track)
+    ours["novelty@10"] = round(novelty_at_k(lists, split.train, 10), 3)
+    ours["by_activity"] = _by_activity(lists, split, track)
     progress(f"{track}: shelfwise ndcg@10 {ours['ndcg@10']:.4f} (fit {fit_seconds:.0f}s)")
     importance = list(model.ranker_.importance())[:10]
     return {"shelfwise": ours, "shelfwise_retrieval": retrieval, "_importance": {"top": importance}}
+
+
+def _by_activity(lists: pd.DataFrame, split: RankingSplit, track: str) -> dict[str, Any]:
+    """NDCG@10 and users per third of the users by training interactions (light, regular,
+    frequent): whether the model serves new customers as well as loyal ones."""
+    counts = split.train.groupby("person_id", observed=True).size()
+    thirds = pd.qcut(counts.rank(method="first"), 3, labels=["light", "regular", "frequent"])
+    segments = pd.Series(thirds.astype(str).to_numpy(), index=counts.index.astype(str))
+    by = metrics_by_segment(
+        lists, split.targets[track], segments, catalogue_size=len(split.catalogue)
+    )
+    return {
+        str(name): {"ndcg@10": round(m["ndcg@10"], 4), "users": int(m["users"])}
+        for name, m in by.items()
+    }
 
 
 def _candidates(model: TwoStageRecommender, users: np.ndarray[Any, Any]) -> float:
@@ -184,8 +223,7 @@ def _run(options: BenchOptions, features: FeatureProvider | None) -> dict[str, A
     )
     tracks: dict[str, dict[str, Any]] = {}
     for track in split.tracks:
-        results = _ours(split, track, options.smoke, features)
-        importance = results.pop("_importance")
+        results: dict[str, Any] = {}
         for reference in REFERENCES:
             if reference.repeat_tracks_only and split.rules[track] != "keep-seen":
                 continue
@@ -193,6 +231,13 @@ def _run(options: BenchOptions, features: FeatureProvider | None) -> dict[str, A
             results[reference.name] = run_reference(
                 reference, split, track, smoke=options.smoke, progress=progress
             )
+        # shelfwise's generators take the references' values tuned on the validation split.
+        tuned: dict[str, Any] = {
+            name: results[name]["tuned"] for name in ("ease", "buy_again") if name in results
+        }
+        ours = _ours(split, track, options.smoke, features, tuned)
+        importance = ours.pop("_importance")
+        results = {**ours, **results}
         best = max(
             (name for name in results if not name.startswith("shelfwise")),
             key=lambda name: results[name]["ndcg@10"],

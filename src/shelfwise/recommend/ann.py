@@ -117,6 +117,8 @@ class VectorIndex(ABC, Generic[SettingsT]):
     def build(self, vectors: Vectors, ids: Ids | None = None) -> Self:
         """Index ``vectors`` (n, d), replacing what was there; ``ids`` default to 0..n-1."""
         matrix = as_vectors(vectors, "vectors", None)
+        if not len(matrix):
+            raise ValueError("vectors: expected at least one row to build on")
         codes = np.arange(len(matrix), dtype=np.int64) if ids is None else as_ids(ids, "ids")
         check_pairs(matrix, codes)
         start = time.perf_counter()

@@ -40,7 +40,7 @@ class HnswSettings(EstimatorSettings):
 
     m: int = 32
     ef_construction: int = 200
-    ef_search: int = 400
+    ef_search: int = 800
     band_ratio: float = 2.0
     max_bands: int = 4
 

@@ -49,7 +49,7 @@ class QdrantSettings(EstimatorSettings):
 
     m: int = 32
     ef_construction: int = 200
-    ef_search: int = 400
+    ef_search: int = 800
     upload_batch: int = 1024
     query_batch: int = 64
 

@@ -107,8 +107,14 @@ class CandidateStage:
             found = place[:, 0] * self.n_items + items[place[:, 0], place[:, 1]]
             where = np.searchsorted(keys, found)
             rank[where] = place[:, 1] + 1
-            out[f"{source.name}_score"] = dense[source.name][person, item]
+            scores = dense[source.name]
+            out[f"{source.name}_score"] = scores[person, item]
             out[f"{source.name}_rank"] = rank
+            if source.name not in _SHARED_SCORES:
+                # The score against the person's own scores over the catalogue: comparable
+                # across persons and between a model fitted on less data (the ranker's
+                # examples) and one fitted on everything (serving).
+                out[f"{source.name}_z"] = _standardised(scores)[person, item]
             share = np.where(np.isnan(rank), np.inf, rank / max(source.quota, 1))
             better = share < best_share
             best_share = np.where(better, share, best_share)
@@ -123,6 +129,23 @@ class CandidateStage:
         facts = self.buy_again.pair_features(rows[person], item, as_of_day)
         out.update(facts)
         return pd.DataFrame(out)
+
+
+_SHARED_SCORES = ("popularity", "trending")  # everyone's scores alike: nothing to standardise
+
+
+def _standardised(scores: Scores) -> NDArray[np.float32]:
+    """Each row's scores minus the row's mean over its candidates (finite scores), over their
+    standard deviation; -inf stays -inf (a row without two distinct scores gets zeros)."""
+    finite = np.isfinite(scores)
+    count = np.maximum(finite.sum(axis=1, keepdims=True), 1)
+    values = np.where(finite, scores, 0.0)
+    mean = values.sum(axis=1, keepdims=True) / count
+    spread = np.sqrt(np.where(finite, (values - mean) ** 2, 0.0).sum(axis=1, keepdims=True) / count)
+    out: NDArray[np.float32] = np.where(
+        finite, (values - mean) / np.where(spread > 0, spread, 1.0), -np.inf
+    ).astype(np.float32)
+    return out
 
 
 def _drop_seen(

@@ -58,7 +58,9 @@ def fit_models(
     if settings.ease_quota:
         models["ease"] = EaseRecommender(EaseSettings(l2=settings.ease_l2))
     if settings.co_purchase_quota:
-        models["co_purchase"] = ItemKNNRecommender(ItemKNNSettings(neighbours=100, by="basket"))
+        models["co_purchase"] = ItemKNNRecommender(
+            ItemKNNSettings(neighbours=100, by="basket", popularity_penalty=0.3)
+        )
     if settings.als_quota:
         models["als"] = ALSRecommender(ALSSettings(factors=settings.als_factors))
     for model in models.values():

@@ -68,7 +68,7 @@ class RecommenderSettings(EstimatorSettings):
     popularity_quota: int = 40
     trending_quota: int = 20
     co_purchase_quota: int = 40
-    als_quota: int = 0
+    als_quota: int = 40
     als_factors: int = 64
     ranker_objective: str = "lambdarank"
     ranker_trees: int = 250
@@ -286,7 +286,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         frame = candidates.copy()
         frame.insert(0, "person_id", users[candidates["row"].to_numpy()])
         frame.insert(1, "sku", items[candidates["item"].to_numpy()])
-        scores = [c for c in frame.columns if c.endswith("_score")]
+        scores = [c for c in frame.columns if c.endswith(("_score", "_z"))]
         frame[scores] = frame[scores].replace([np.inf, -np.inf], np.nan)
         if self.features is None:
             if not self._training and self.feature_versions:
