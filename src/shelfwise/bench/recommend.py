@@ -43,13 +43,15 @@ if TYPE_CHECKING:
 
 PROTOCOLS = ("cj-next4w", "ml100k-msr", "byo")
 SMOKE_USERS = 150
-# A log of 75,000 ratings: random label splits (its test is one), four of them, every negative.
+# A log of 75,000 ratings: random label splits (its test is one), six of them, every negative,
+# a small ranker learning slowly (measured on ml100k-msr: 0.482 against 0.477 with 4 x 15 leaves).
 SMALL_LOG = {
     "label_split": "random",
-    "label_windows": 4,
+    "label_windows": 6,
     "negative_share": 1.0,
-    "ranker_leaves": 15,
-    "ranker_trees": 200,
+    "ranker_leaves": 7,
+    "ranker_trees": 300,
+    "ranker_learning_rate": 0.03,
 }
 
 
