@@ -110,6 +110,14 @@ def test_quickstart_builds_the_complete_journey_workspace(tmp_path: Path) -> Non
     assert identity["clusters"]["recall"] >= 0.75
     assert identity["sessions"]["attributed_to_right_person"] >= 0.95
     assert identity["profiles"] == identity["persons_found"]
+    # The two-stage recommender, on feature-store features, backtested and registered.
+    recommender = summary["recommender"]
+    assert isinstance(recommender, dict)
+    assert recommender["run"] == "trained"
+    assert recommender["version"] == "1"
+    assert recommender["ranker_features"] >= 80
+    backtest = recommender["backtest"]
+    assert backtest["ndcg@10"] > max(backtest["retrieval_ndcg@10"], backtest["popularity_ndcg@10"])
     again = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert again.returncode == 0
     second = last_json(again.stdout)
@@ -118,3 +126,5 @@ def test_quickstart_builds_the_complete_journey_workspace(tmp_path: Path) -> Non
     assert second["identity"]["run"] == "incremental"  # type: ignore[index]
     assert second["identity"]["new_records"] == 0  # type: ignore[index]
     assert second["identity"]["persons_found"] == identity["persons_found"]  # type: ignore[index]
+    # The same purchases: the champion is kept, not retrained.
+    assert second["recommender"]["run"] == "unchanged"  # type: ignore[index]

@@ -31,7 +31,10 @@ MODEL_NAME = "recommender"
 EXPERIMENT = "recommender"
 FINGERPRINT_TAG = "shelfwise.recommender.data"
 SUMMARY_TAG = "shelfwise.recommender.summary"
-EVALUATED_PERSONS = 1_000  # judged on a fixed sample of the holdout's buyers, to stay quick
+EVALUATED_PERSONS = 500  # judged on a fixed sample of the holdout's buyers, to stay quick
+# One labelled window and a smaller ranker keep the quickstart to minutes on two cores; the
+# lifecycle's scheduled retraining runs the full settings.
+QUICKSTART = RecommenderSettings(label_windows=1, ranker_trees=150, ranker_learning_rate=0.08)
 
 PURCHASES_SQL = f"""
 WITH resolved AS ({RESOLVED})
@@ -71,7 +74,7 @@ def train_recommender(
     seconds["log"] = time.perf_counter() - mark
 
     store = store or FeatureStore(workspace)
-    model = TwoStageRecommender(settings, features=store_features(store))
+    model = TwoStageRecommender(settings or QUICKSTART, features=store_features(store))
     progress(f"training the recommender on {len(train):,} purchase lines (until {cut:%Y-%m-%d})")
     mark = time.perf_counter()
     model.fit(train)
