@@ -161,10 +161,46 @@ def _ours(
     )
     retrieval = evaluate_track(model.retrieval_only(users, DEPTH), split, track)
     ours["novelty@10"] = round(novelty_at_k(lists, split.train, 10), 3)
+    ours["ann"] = _ann_figures(model, users)
     ours["by_activity"] = _by_activity(lists, split, track)
     progress(f"{track}: shelfwise ndcg@10 {ours['ndcg@10']:.4f} (fit {fit_seconds:.0f}s)")
     importance = list(model.ranker_.importance())[:10]
     return {"shelfwise": ours, "shelfwise_retrieval": retrieval, "_importance": {"top": importance}}
+
+
+def _ann_figures(model: TwoStageRecommender, users: np.ndarray[Any, Any]) -> dict[str, Any]:
+    """The serving index over ALS's sku factors held against exact search, queried by every
+    evaluated user's factors: recall@200, its build and query seconds beside exact search's."""
+    from shelfwise.recommend.als import ALSRecommender
+    from shelfwise.recommend.ann import ExactIndex
+
+    als, index = model.models_.get("als"), model.index_
+    if not isinstance(als, ALSRecommender) or index is None:
+        return {"index": None}
+    rows = np.asarray(model.users_.searchsorted(users), dtype=np.int64)
+    rows = rows[
+        (rows < len(model.users_)) & (model.users_[rows.clip(0, len(model.users_) - 1)] == users)
+    ]
+    queries = als.user_factors_[rows]
+    k = min(200, len(als.item_factors_))
+    started = time.perf_counter()
+    found, _ = index.search(queries, k)
+    seconds = time.perf_counter() - started
+    exact = ExactIndex().build(als.item_factors_)
+    started = time.perf_counter()
+    truth, _ = exact.search(queries, k)
+    exact_seconds = time.perf_counter() - started
+    hits = [np.intersect1d(a[a >= 0], b[b >= 0]).size for a, b in zip(found, truth, strict=True)]
+    return {
+        "backend": index.backend,
+        f"recall@{k}": round(float(np.mean(hits)) / k, 4),
+        "items": len(als.item_factors_),
+        "queries": len(queries),
+        "dim": int(als.item_factors_.shape[1]),
+        "build_seconds": round(index.build_seconds_ or 0.0, 2),
+        "query_seconds": round(seconds, 3),
+        "exact_query_seconds": round(exact_seconds, 3),
+    }
 
 
 def _by_activity(lists: pd.DataFrame, split: RankingSplit, track: str) -> dict[str, Any]:

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from shelfwise.models.persistence import family_class
 from shelfwise.models.settings import EstimatorSettings
 from shelfwise.recommend.als import ALSRecommender, ALSSettings
+from shelfwise.recommend.ann import VectorIndex, open_index
 from shelfwise.recommend.buy_again import BuyAgainRecommender, BuyAgainSettings
-from shelfwise.recommend.candidates import CandidateStage, Source
+from shelfwise.recommend.candidates import CandidateStage, Proposer, Source
 from shelfwise.recommend.ease import EaseRecommender, EaseSettings
 from shelfwise.recommend.item_knn import ItemKNNRecommender, ItemKNNSettings
 from shelfwise.recommend.matrix import Interactions, MatrixRecommender
@@ -69,9 +71,12 @@ def fit_models(
 
 
 def stage_of(
-    models: dict[str, MatrixRecommender[Any]], settings: RecommenderSettings
+    models: dict[str, MatrixRecommender[Any]],
+    settings: RecommenderSettings,
+    index: VectorIndex[Any] | None = None,
 ) -> CandidateStage:
-    """The candidate stage over fitted generators, with the settings' quotas."""
+    """The candidate stage over fitted generators, with the settings' quotas; ALS proposes
+    through ``index`` (built on its sku factors) when one is given."""
     buy_again = models["buy_again"]
     assert isinstance(buy_again, BuyAgainRecommender)
     discovery = settings.scope == "discovery"
@@ -90,11 +95,30 @@ def stage_of(
             model._score,
             novel=name != "buy_again",
             anchors=model.anchors if isinstance(model, ItemKNNRecommender) else None,
+            propose=_ann_proposer(model, index) if name == "als" and index is not None else None,
         )
         for name, model in models.items()
         if name in quotas and (quotas[name] or name == "buy_again")
     ]
     return CandidateStage(sources, buy_again, len(buy_again.items_))
+
+
+def ann_index(models: dict[str, MatrixRecommender[Any]], url: str) -> VectorIndex[Any] | None:
+    """The ANN index over ALS's sku factors (None: no ALS, or ``url`` "none")."""
+    als = models.get("als")
+    if url == "none" or not isinstance(als, ALSRecommender):
+        return None
+    return open_index(None if url == "embedded" else url).build(als.item_factors_)
+
+
+def _ann_proposer(model: MatrixRecommender[Any], index: VectorIndex[Any]) -> Proposer:
+    assert isinstance(model, ALSRecommender)
+    factors = model.user_factors_
+
+    def propose(rows: NDArray[np.int64], k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        return index.search(factors[rows], k)
+
+    return propose
 
 
 def build_stage(

@@ -22,9 +22,11 @@ nothing, every candidate is new, and so is every positive label.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,6 +37,7 @@ from shelfwise.features.definitions import FEATURE_VERSIONS, check_versions
 from shelfwise.models.base import Column, Evaluation, LearnedArrays
 from shelfwise.models.settings import Constraints, EstimatorSettings, Interval, Options
 from shelfwise.recommend import generators
+from shelfwise.recommend.ann import VectorIndex, load_index
 from shelfwise.recommend.candidates import CandidateStage
 from shelfwise.recommend.matrix import (
     SECONDS_PER_DAY,
@@ -70,6 +73,7 @@ class RecommenderSettings(EstimatorSettings):
     co_purchase_quota: int = 40
     als_quota: int = 40
     als_factors: int = 64
+    ann_url: str = "embedded"
     ranker_objective: str = "lambdarank"
     ranker_trees: int = 250
     ranker_learning_rate: float = 0.06
@@ -94,6 +98,7 @@ class RecommenderSettings(EstimatorSettings):
         "co_purchase_quota": (Interval(0, None, integer=True),),
         "als_quota": (Interval(0, None, integer=True),),
         "als_factors": (Interval(1, None, integer=True),),
+        "ann_url": (str,),
         "ranker_objective": (Options(("lambdarank", "binary")),),
         "ranker_trees": (Interval(1, None, integer=True),),
         "ranker_learning_rate": (Interval(0, 1, closed="right"),),
@@ -130,6 +135,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
     )
 
     stage_: CandidateStage
+    index_: VectorIndex[Any] | None  # over ALS's sku factors, for its proposals
     models_: dict[str, MatrixRecommender[Any]]
     ranker_: Ranker
     provider_features_: list[str]
@@ -229,7 +235,11 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         return None if row < 0 else self.segment_top_[row]
 
     def _fit_matrix(self, data: Any) -> None:
-        self.models_, self.stage_ = generators.build_stage(data, self.settings)
+        """The serving generators; ALS proposes through the ANN index (the labelled windows
+        take its exact top-k: the index finds 99% of them and is built once, here)."""
+        self.models_ = generators.fit_models(data, self.settings)
+        self.index_ = generators.ann_index(self.models_, self.settings.ann_url)
+        self.stage_ = generators.stage_of(self.models_, self.settings, self.index_)
 
     def _examples(
         self, past: pd.DataFrame, future: pd.DataFrame, cutoff: pd.Timestamp, group_offset: int
@@ -444,6 +454,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         arrays.update(ranker_arrays)
         state.update(ranker_state)
         state["fit_report"] = self.fit_report_
+        arrays.update(_saved_index(self.index_))
         arrays["segments"] = self.segments_
         arrays["segment_top"] = self.segment_top_
         return arrays, state
@@ -455,7 +466,8 @@ class TwoStageRecommender(MatrixRecommender[Any]):
             prefix = f"{name}."
             inner = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
             self.models_[name] = generators.restore(saved, inner)
-        self.stage_ = generators.stage_of(self.models_, self.settings)
+        self.index_ = _restore_index(arrays)
+        self.stage_ = generators.stage_of(self.models_, self.settings, self.index_)
         self.ranker_ = Ranker.from_state(arrays, state)
         self.fit_report_ = state.get("fit_report", {})
         self.segments_ = arrays["segments"]
@@ -464,6 +476,29 @@ class TwoStageRecommender(MatrixRecommender[Any]):
 
 _RANKED = ("person_id", "sku", "score", "source", "bought_before", "repurchase_days", "anchor_sku")
 _NOT_FEATURES = {"row", "item", "anchor", "person_id", "sku", "source", "label", "group"}
+
+
+def _saved_index(index: VectorIndex[Any] | None) -> LearnedArrays:
+    """The index's own files as byte arrays (``ann/<file>``), so it loads without a rebuild."""
+    if index is None:
+        return {}
+    with tempfile.TemporaryDirectory() as folder:
+        index.save(folder)
+        return {
+            f"ann/{path.name}": np.frombuffer(path.read_bytes(), dtype=np.uint8)
+            for path in sorted(Path(folder).iterdir())
+            if path.is_file()
+        }
+
+
+def _restore_index(arrays: LearnedArrays) -> VectorIndex[Any] | None:
+    files = {k[len("ann/") :]: v for k, v in arrays.items() if k.startswith("ann/")}
+    if not files:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        for name, data in files.items():
+            (Path(folder) / name).write_bytes(data.tobytes())
+        return load_index(folder)
 
 
 def _day(moment: pd.Timestamp) -> float:
