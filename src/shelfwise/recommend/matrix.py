@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from abc import abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -152,6 +152,27 @@ def top_k(scores: Scores, k: int) -> tuple[NDArray[np.int64], Scores]:
     return items, best
 
 
+Recommend = Callable[[Iterable[str], int], pd.DataFrame]
+
+
+def predict_lists(recommend: Recommend, frame: pd.DataFrame) -> pd.DataFrame:
+    """A recommender's ``predict``: top-k lists for a frame of ``person_id`` (and ``k``)."""
+    if "k" not in frame.columns or frame.empty:
+        return recommend(frame["person_id"], DEFAULT_K)
+    k = frame["k"].fillna(DEFAULT_K).astype(np.int64)
+    parts = [recommend(rows["person_id"], int(size)) for size, rows in frame.groupby(k)]
+    return pd.concat(parts, ignore_index=True)
+
+
+def evaluate_lists(recommend: Recommend, frame: pd.DataFrame, catalogue: int) -> dict[str, float]:
+    """A recommender's metrics: its lists, as deep as the deepest metric, against the
+    held-out (``person_id``, ``sku``) pairs."""
+    targets = frame[["person_id", "sku"]].astype(str)
+    depth = max(parse_metric(name)[1] for name in DEFAULT_METRICS)
+    ranked = recommend(pd.unique(targets["person_id"]), depth)
+    return ranking_metrics(ranked, targets, catalogue_size=catalogue)
+
+
 @dataclass(frozen=True)
 class MatrixSettings(EstimatorSettings):
     """``exclude_seen``: leave out what the person interacted with in training."""
@@ -267,17 +288,10 @@ class MatrixRecommender(Estimator[SettingsT]):
         self._fit_matrix(data)
 
     def _predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        if "k" not in frame.columns or frame.empty:
-            return self.recommend(frame["person_id"], DEFAULT_K)
-        k = frame["k"].fillna(DEFAULT_K).astype(np.int64)
-        parts = [self.recommend(rows["person_id"], int(size)) for size, rows in frame.groupby(k)]
-        return pd.concat(parts, ignore_index=True)
+        return predict_lists(self.recommend, frame)
 
     def _evaluate(self, frame: pd.DataFrame) -> Evaluation:
-        targets = frame[["person_id", "sku"]].astype(str)
-        depth = max(parse_metric(name)[1] for name in DEFAULT_METRICS)
-        ranked = self.recommend(pd.unique(targets["person_id"]), depth)
-        metrics = ranking_metrics(ranked, targets, catalogue_size=len(self.items_))
+        metrics = evaluate_lists(self.recommend, frame, len(self.items_))
         return Evaluation(metrics, self.primary_metric, self.higher_is_better)
 
     def _input_example(self) -> pd.DataFrame:

@@ -16,12 +16,14 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from shelfwise.evaluation.ranking import DEFAULT_METRICS, parse_metric, ranking_metrics
 from shelfwise.models.base import Column, Estimator, Evaluation, LearnedArrays
 from shelfwise.models.settings import Constraints, EstimatorSettings, Interval
-
-DEFAULT_K = 10
-SECONDS_PER_DAY = 86_400.0
+from shelfwise.recommend.matrix import (
+    DEFAULT_K,
+    SECONDS_PER_DAY,
+    evaluate_lists,
+    predict_lists,
+)
 
 
 @dataclass(frozen=True)
@@ -146,17 +148,10 @@ class PopularityRecommender(Estimator[PopularitySettings]):
         return j + np.where(known[:, None], seen_before, 0)
 
     def _predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        if "k" not in frame.columns or frame.empty:
-            return self.recommend(frame["person_id"], DEFAULT_K)
-        k = frame["k"].fillna(DEFAULT_K).astype(np.int64)
-        parts = [self.recommend(rows["person_id"], int(size)) for size, rows in frame.groupby(k)]
-        return pd.concat(parts, ignore_index=True)
+        return predict_lists(self.recommend, frame)
 
     def _evaluate(self, frame: pd.DataFrame) -> Evaluation:
-        targets = frame[["person_id", "sku"]].astype(str)
-        depth = max(parse_metric(name)[1] for name in DEFAULT_METRICS)
-        ranked = self.recommend(pd.unique(targets["person_id"]), depth)
-        metrics = ranking_metrics(ranked, targets, catalogue_size=len(self.items_))
+        metrics = evaluate_lists(self.recommend, frame, len(self.items_))
         return Evaluation(metrics, self.primary_metric, self.higher_is_better)
 
     def _input_example(self) -> pd.DataFrame:

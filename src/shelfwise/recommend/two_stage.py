@@ -40,8 +40,10 @@ from shelfwise.recommend import generators
 from shelfwise.recommend.ann import VectorIndex, load_index
 from shelfwise.recommend.candidates import CandidateStage
 from shelfwise.recommend.matrix import (
+    DEFAULT_K,
     SECONDS_PER_DAY,
     MatrixRecommender,
+    evaluate_lists,
     rows_of,
     top_k,
 )
@@ -49,7 +51,6 @@ from shelfwise.recommend.ranker import Ranker, RankerSettings
 
 # rows (person_id, sku, as_of) -> the same rows' features, in the same order.
 FeatureProvider = Callable[[pd.DataFrame], pd.DataFrame]
-DEFAULT_K = 10
 SEGMENT_DEPTH = 200  # best sellers kept per segment
 FALLBACK = "popularity_fallback"
 
@@ -431,11 +432,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         raise NotImplementedError("the two-stage recommender ranks candidates, not every sku")
 
     def _evaluate(self, frame: pd.DataFrame) -> Evaluation:
-        from shelfwise.evaluation.ranking import ranking_metrics
-
-        targets = frame[["person_id", "sku"]].astype(str)
-        ranked = self.recommend(pd.unique(targets["person_id"]), 20)
-        metrics = ranking_metrics(ranked, targets, catalogue_size=len(self.items_))
+        metrics = evaluate_lists(self.recommend, frame, len(self.items_))
         return Evaluation(metrics, self.primary_metric, self.higher_is_better)
 
     # Persistence: each generator under its own prefix, the ranker as LightGBM text.
