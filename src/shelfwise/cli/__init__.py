@@ -255,7 +255,7 @@ def bench(
     )
     try:
         result = run_benchmark(name, options)
-    except ValueError as error:
+    except (ValueError, FileNotFoundError) as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error
     print(dumps(result), flush=True)
