@@ -94,7 +94,7 @@ def test_cold_start_uses_recent_skus_then_category_then_segment(
         "member": Context(segment="g0"),
     }
     lists = decide(model, [*contexts, "anonymous"], 4, catalogue, contexts=contexts).recommendations
-    by = dict(lists.groupby("person_id"))
+    by = {person: rows for person, rows in lists.groupby("person_id")}  # noqa: C416 (groupby has .keys)
     assert by["new-shopper"]["sku"].isin(["s01", "s02", "s03"]).sum() == 3  # its co-purchases
     assert by["new-shopper"]["explanation"].str.contains("Often bought with").any()
     assert by["browser"]["sku"].str.startswith("s1").all()  # the page's category
