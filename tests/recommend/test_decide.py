@@ -10,7 +10,8 @@ import pytest
 
 from shelfwise.recommend.catalogue import Catalogue
 from shelfwise.recommend.decide import decide
-from shelfwise.recommend.rules import Overrides, RulePolicy
+from shelfwise.recommend.overrides import Overrides
+from shelfwise.recommend.rules import RulePolicy
 from shelfwise.recommend.two_stage import RecommenderSettings, TwoStageRecommender
 
 SMALL = {"ranker_trees": 30, "ranker_leaves": 7}

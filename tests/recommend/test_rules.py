@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from shelfwise.recommend.catalogue import Catalogue
+from shelfwise.recommend.overrides import Overrides
 from shelfwise.recommend.rules import (
     OUTPUT_COLUMNS,
     RULES,
-    Overrides,
     RulePolicy,
     apply_rules,
 )

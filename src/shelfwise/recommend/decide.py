@@ -17,7 +17,8 @@ import pandas as pd
 
 from shelfwise.recommend.catalogue import Catalogue
 from shelfwise.recommend.cold_start import Context, cold_candidates
-from shelfwise.recommend.rules import Basket, Overrides, RulePolicy, apply_rules
+from shelfwise.recommend.overrides import Overrides
+from shelfwise.recommend.rules import Basket, RulePolicy, apply_rules
 from shelfwise.recommend.two_stage import TwoStageRecommender
 
 DEPTH_FACTOR = 5
