@@ -301,6 +301,7 @@ def test_open_index_refuses_unknown_settings() -> None:
         open_index(m=2)
 
 
+@NO_QDRANT
 def test_an_in_memory_qdrant_collection_refuses_to_save(tmp_path: Path) -> None:
     index = open_index("qdrant://:memory:/skus").build(skewed(10, 0))
     with pytest.raises(ValueError, match="in-memory Qdrant collection cannot be saved"):

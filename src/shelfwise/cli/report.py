@@ -49,7 +49,7 @@ def print_quickstart(console: Console, report: QuickstartReport) -> None:
     checks = Table("check", "result", title="checks")
     for name, check in report.checks.items():
         mark = "[green]ok[/green]" if check["ok"] else "[red]FAIL[/red]"
-        detail = ", ".join(f"{k}={v:,}" for k, v in check.items() if k != "ok")
+        detail = ", ".join(f"{k}={_count(v)}" for k, v in check.items() if k != "ok")
         checks.add_row(name, f"{mark} {detail}")
     console.print(checks)
     console.print(
@@ -132,3 +132,10 @@ def _print_recommender(console: Console, recommender: dict[str, Any]) -> None:
         f"popularity {backtest['popularity_ndcg@10']:.3f}); recall@20 {backtest['recall@20']:.3f}",
     )
     console.print(view)
+
+
+def _count(value: Any) -> str:
+    """A check's figure as the table shows it: counts with separators, rates to 3 places."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.3f}"
