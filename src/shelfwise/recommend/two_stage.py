@@ -57,13 +57,20 @@ FALLBACK = "popularity_fallback"
 
 @dataclass(frozen=True)
 class RecommenderSettings(EstimatorSettings):
-    """What each stage does. Quotas are candidates per person per source."""
+    """What each stage does. Quotas are candidates per person per source.
+
+    The ranker's defaults as measured on CJ's validation windows (features as of week 49,
+    scored on weeks 50-53): four label windows rather than two (+0.002 NDCG@10 on ``all``,
+    +0.004 on ``discovery``), and 15 leaves learning at 0.03 for 400 trees rather than 63
+    leaves at 0.06 for 250 (+0.003 on ``all``, +0.006 on ``discovery``, whose few positives
+    the larger trees overfit).
+    """
 
     scope: str = "all"
     label_split: str = "time"
     label_share: float = 0.25
     label_days: float = 28.0
-    label_windows: int = 2
+    label_windows: int = 4
     half_life_days: float = 90.0
     trending_half_life_days: float = 14.0
     ease_l2: float = 500.0
@@ -76,9 +83,9 @@ class RecommenderSettings(EstimatorSettings):
     als_factors: int = 64
     ann_url: str = "embedded"
     ranker_objective: str = "lambdarank"
-    ranker_trees: int = 250
-    ranker_learning_rate: float = 0.06
-    ranker_leaves: int = 63
+    ranker_trees: int = 400
+    ranker_learning_rate: float = 0.03
+    ranker_leaves: int = 15
     ranker_colsample: float = 0.5
     negative_share: float = 0.3
     seed: int = 0
