@@ -48,6 +48,9 @@ def test_recommend_benchmark_smoke(
         assert ours["ndcg@10"] > results["popularity"]["ndcg@10"] / 2
         assert ours["ann"]["recall@200"] >= 0.9
         assert set(ours["by_activity"]) == {"light", "regular", "frequent"}
+        if protocol == "cj-next4w":  # demographic groups, the households without them apart
+            assert {"unknown", "45-54"} <= set(ours["by_age"])
+            assert sum(s["users"] for s in ours["by_income"].values()) == ours["users"]
         expected = references if track != "discovery" else {"popularity", "ease"}
         assert expected <= set(results)
         assert "shelfwise_retrieval" in results

@@ -174,3 +174,22 @@ def test_complete_journey_neighbours_share_a_category(datasets_dir: Path) -> Non
     category = products.set_index(products["product_id"].astype(str))["product_category"]
     nearest = category.reindex(model.items_[similarity.argmax(axis=1)]).to_numpy()
     assert np.mean(nearest == named["product_category"].to_numpy()) > 0.9
+
+
+def test_a_product_added_after_training_is_scored_without_refitting(
+    catalogue: pd.DataFrame, log: pd.DataFrame
+) -> None:
+    model = ContentRecommender(catalogue=catalogue).fit(log)
+    before = model.scores(rows_of(model.users_, np.array(["p1", "p2"])))
+    arrival = pd.DataFrame(
+        [("b9", "ALCOHOL", "BEERS/ALES", "ALE", "Private", "11", "6 PK")], columns=COLUMNS
+    )
+    assert model.add_products(arrival).tolist() == ["b9"]
+    assert "b9" in model.items_
+    after = model.scores(rows_of(model.users_, np.array(["p1", "p2"])))
+    known = rows_of(model.items_, np.asarray(sorted(set(model.items_) - {"b9"})))
+    np.testing.assert_allclose(after[:, known], before, atol=1e-6)  # nothing else moved
+    assert _cosine(model, "b9", "b2") == pytest.approx(1.0, abs=1e-5)  # b2's twin
+    b9 = rows_of(model.items_, np.array(["b9"]))[0]
+    assert after[0, b9] > after[1, b9]  # the beer drinker before the milk buyer
+    assert model.history_.shape == (len(model.users_), len(model.items_))

@@ -26,6 +26,11 @@ def test_stage_trains_on_store_features_and_registers(shop_workspace: Workspace)
     assert tracker.get_alias_version(MODEL_NAME, "champion") == summary["version"]
     loaded = tracker.load_estimator(f"models:/{MODEL_NAME}/{summary['version']}")
     assert isinstance(loaded, TwoStageRecommender)
+    assert "content" in loaded.models_  # the products table, embedded for new products
+    log = purchase_log(shop_workspace)
+    sold = set(log.loc[log["occurred_at"] <= summary["trained_until"], "sku"])
+    assert summary["new_products"] == len(loaded.new_skus_)
+    assert not sold & set(loaded.new_skus_)
     versions = FeatureStore(shop_workspace).versions()
     assert all(versions[name] == v for name, v in loaded.feature_versions.items())
     person = str(purchase_log(shop_workspace)["person_id"].iloc[0])

@@ -28,6 +28,7 @@ from shelfwise.evaluation.beyond_accuracy import metrics_by_segment, novelty_at_
 from shelfwise.recommend.protocols import (
     RankingSplit,
     bring_your_own,
+    cj_demographics,
     cj_next4w,
     evaluate_track,
     ml100k_msr,
@@ -140,6 +141,7 @@ def _ours(
     smoke: bool,
     features: FeatureProvider | None,
     tuned: dict[str, Any],
+    demographics: dict[str, pd.Series] | None = None,
 ) -> dict[str, dict[str, Any]]:
     settings = _settings(split, track, smoke, tuned)
     model = TwoStageRecommender(settings, features=features)
@@ -162,7 +164,9 @@ def _ours(
     retrieval = evaluate_track(model.retrieval_only(users, DEPTH), split, track)
     ours["novelty@10"] = round(novelty_at_k(lists, split.train, 10), 3)
     ours["ann"] = _ann_figures(model, users)
-    ours["by_activity"] = _by_activity(lists, split, track)
+    ours["by_activity"] = _by_segment(lists, split, track, _by_activity(split))
+    for name, segments in (demographics or {}).items():
+        ours[f"by_{name}"] = _by_segment(lists, split, track, segments)
     progress(f"{track}: shelfwise ndcg@10 {ours['ndcg@10']:.4f} (fit {fit_seconds:.0f}s)")
     importance = list(model.ranker_.importance())[:10]
     return {"shelfwise": ours, "shelfwise_retrieval": retrieval, "_importance": {"top": importance}}
@@ -203,12 +207,17 @@ def _ann_figures(model: TwoStageRecommender, users: np.ndarray[Any, Any]) -> dic
     }
 
 
-def _by_activity(lists: pd.DataFrame, split: RankingSplit, track: str) -> dict[str, Any]:
-    """NDCG@10 and users per third of the users by training interactions (light, regular,
-    frequent): whether the model serves new customers as well as loyal ones."""
+def _by_activity(split: RankingSplit) -> pd.Series:
+    """Each user's third of the users by training interactions: light, regular, frequent."""
     counts = split.train.groupby("person_id", observed=True).size()
     thirds = pd.qcut(counts.rank(method="first"), 3, labels=["light", "regular", "frequent"])
-    segments = pd.Series(thirds.astype(str).to_numpy(), index=counts.index.astype(str))
+    return pd.Series(thirds.astype(str).to_numpy(), index=counts.index.astype(str))
+
+
+def _by_segment(
+    lists: pd.DataFrame, split: RankingSplit, track: str, segments: pd.Series
+) -> dict[str, Any]:
+    """NDCG@10 and users per segment (users the mapping does not name: ``unknown``)."""
     by = metrics_by_segment(
         lists, split.targets[track], segments, catalogue_size=len(split.catalogue)
     )
@@ -259,6 +268,10 @@ def _run(options: BenchOptions, features: FeatureProvider | None) -> dict[str, A
         f"{split.protocol}: {len(split.train):,} training rows, {len(split.users):,} users, "
         f"catalogue {len(split.catalogue):,}"
     )
+    demographics = None
+    if split.protocol == "cj-next4w":  # the households that gave them: age and income groups
+        people = cj_demographics(options.datasets)
+        demographics = {"age": people["age"], "income": people["income"]}
     tracks: dict[str, dict[str, Any]] = {}
     for track in split.tracks:
         results: dict[str, Any] = {}
@@ -273,7 +286,7 @@ def _run(options: BenchOptions, features: FeatureProvider | None) -> dict[str, A
         tuned: dict[str, Any] = {
             name: results[name]["tuned"] for name in ("ease", "buy_again") if name in results
         }
-        ours = _ours(split, track, options.smoke, features, tuned)
+        ours = _ours(split, track, options.smoke, features, tuned, demographics)
         importance = ours.pop("_importance")
         results = {**ours, **results}
         best = max(

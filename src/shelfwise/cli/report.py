@@ -123,7 +123,8 @@ def _print_recommender(console: Console, recommender: dict[str, Any]) -> None:
         f"{recommender['model']} version {recommender['version']} "
         f"({recommender['persons']:,} persons, {recommender['skus']:,} skus, "
         f"{recommender['ranker_features']} ranking features from "
-        f"{len(recommender['feature_sets'])} feature sets)",
+        f"{len(recommender['feature_sets'])} feature sets; "
+        f"{recommender.get('new_products', 0):,} new products placed by content)",
     )
     backtest = recommender["backtest"]
     view.add_row(

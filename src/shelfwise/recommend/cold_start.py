@@ -6,14 +6,15 @@ page, their segment. :func:`cold_candidates` turns that into a ranked list in th
 :meth:`TwoStageRecommender.ranked`:
 
 1. ``recent`` skus -> their complements by co-purchase (or, without that generator, EASE's
-   item-to-item weights), each anchored on the recent sku that proposed it;
+   item-to-item weights), each anchored on the recent sku that proposed it; recent skus
+   nobody has bought yet (new products) -> the products nearest them by content (when the
+   recommender was given the catalogue), new ones included;
 2. a page ``category`` -> the category's best sellers (source ``context_popularity``);
 3. a ``segment`` -> that segment's best sellers, learned when the training log had a
    ``segment`` column (source ``segment_popularity``);
 4. nothing known -> global popularity, as for anyone the other stages leave short.
 
-New products are reachable the same way: a product with no sales has no co-purchase
-neighbours, but content similarity (:mod:`shelfwise.recommend.content`) places it.
+New products reach known persons' lists through :mod:`shelfwise.recommend.new_products`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from shelfwise.recommend.catalogue import Catalogue
+from shelfwise.recommend.content import ContentRecommender
 from shelfwise.recommend.item_knn import ItemKNNRecommender
 from shelfwise.recommend.matrix import rows_of, top_k
 from shelfwise.recommend.two_stage import TwoStageRecommender
@@ -52,6 +54,8 @@ def cold_candidates(
     parts = []
     for person, context in contexts.items():
         part = _from_recent(model, person, context.recent, depth)
+        if part.empty:
+            part = _from_content(model, person, context.recent, depth)
         if part.empty and context.category is not None and catalogue is not None:
             part = _from_category(model, person, context.category, depth, catalogue)
         if part.empty and context.segment is not None:
@@ -113,6 +117,27 @@ def _from_recent(
         best = similarity.argmax(axis=0)
         anchors = [str(model.items_[codes[b]]) for b in best]
     return _frame(person, model.items_[chosen], values[0][keep], source, anchors or None)
+
+
+def _from_content(
+    model: TwoStageRecommender, person: str, recent: Sequence[str], depth: int
+) -> pd.DataFrame:
+    content = model.models_.get("content")
+    if not isinstance(content, ContentRecommender):
+        return pd.DataFrame()
+    codes = rows_of(content.items_, np.asarray(list(recent), dtype=str))
+    codes = codes[codes >= 0]
+    if not len(codes):
+        return pd.DataFrame()
+    similarity = content.item_vectors_[codes] @ content.item_vectors_.T  # recent x skus
+    scores = similarity.max(axis=0, keepdims=True)
+    scores[0, codes] = -np.inf
+    scores[scores <= 0] = -np.inf
+    items, values = top_k(scores.astype(np.float32), depth)
+    keep = items[0] >= 0
+    chosen = items[0][keep]
+    anchors = [str(a) for a in content.items_[codes[similarity[:, chosen].argmax(axis=0)]]]
+    return _frame(person, content.items_[chosen], values[0][keep], "content", anchors)
 
 
 def _from_category(

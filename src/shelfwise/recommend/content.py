@@ -109,6 +109,23 @@ class ContentRecommender(MatrixRecommender[ContentSettings]):
         self.check_fitted()
         return self._embed(self._token_counts(frame.reset_index(drop=True)))
 
+    def add_products(self, frame: pd.DataFrame) -> NDArray[np.str_]:
+        """Embed products that arrived after training (or whose attributes changed) into the
+        fitted model, with the learned vocabulary and projection: a sku already known gets its
+        new vector, a new one joins the catalogue. Returns the skus, as the model holds them."""
+        self.check_fitted()
+        skus = _column(frame, SKU_COLUMNS, "sku").to_numpy(dtype=str)
+        last = ~pd.Series(skus).duplicated(keep="last").to_numpy()
+        skus = skus[last]
+        vectors = self.embed_products(frame.loc[last].reset_index(drop=True))
+        items = np.union1d(self.items_, skus)
+        moved = np.zeros((len(items), self.item_vectors_.shape[1]), np.float32)
+        moved[rows_of(items, self.items_)] = self.item_vectors_
+        moved[rows_of(items, skus)] = vectors
+        self.history_ = _move_columns(self.history_, rows_of(items, self.items_), items)
+        self.items_, self.item_vectors_ = items, moved
+        return skus
+
     # The recommender's hooks.
     def _adopt(self, data: Interactions) -> None:
         # Every sku of the catalogue or the interactions is a candidate: the history moves

@@ -67,6 +67,8 @@ def explain_one(
         return f"Often bought with {anchor}" if anchor else "Often bought together"
     if source == "co_view":
         return f"Often viewed with {anchor}" if anchor else "Often viewed together"
+    if source == "new_product":
+        return f"New, and similar to {anchor}" if anchor else "New, and like what you buy"
     if source in ("content", "item_knn"):
         return f"Similar to {anchor}" if anchor else "Similar to items you like"
     if source == "trending":

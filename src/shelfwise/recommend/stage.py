@@ -2,7 +2,8 @@
 
 The purchase log is every order line of a resolved person (identity resolution's
 ``person_map``). The last ``HOLDOUT_DAYS`` are held out: the two-stage recommender is trained
-on what came before (the re-ranker reading the feature store's point-in-time frame), and
+on what came before (the re-ranker reading the feature store's point-in-time frame, the
+content model the products table, for products nobody bought yet), and
 judged on the persons who bought in the holdout against its own retrieval stage and plain
 popularity. The run goes to MLflow and the model is registered as a version of
 ``recommender``; the first version becomes the champion (the lifecycle governs later ones).
@@ -44,6 +45,10 @@ JOIN resolved r ON r.source_system = o.source_system AND r.source_id = o.custome
 ORDER BY o.ordered_at, o.order_id, l.sku"""
 
 
+PRODUCTS_SQL = """SELECT sku, title, description, department, category, subcategory, brand,
+manufacturer, size, launch_date FROM products ORDER BY sku"""
+
+
 def purchase_log(workspace: Workspace) -> pd.DataFrame:
     """person_id, sku, occurred_at, order_id of every resolved person's order lines."""
     return workspace.analytic.frame(PURCHASES_SQL)
@@ -74,7 +79,10 @@ def train_recommender(
     seconds["log"] = time.perf_counter() - mark
 
     store = store or FeatureStore(workspace)
-    model = TwoStageRecommender(settings or QUICKSTART, features=store_features(store))
+    products = workspace.analytic.frame(PRODUCTS_SQL)
+    model = TwoStageRecommender(
+        settings or QUICKSTART, features=store_features(store), products=products
+    )
     progress(f"training the recommender on {len(train):,} purchase lines (until {cut:%Y-%m-%d})")
     mark = time.perf_counter()
     model.fit(train)
@@ -122,6 +130,7 @@ def train_recommender(
         "trained_until": cut.isoformat(),
         "persons": len(model.users_),
         "skus": len(model.items_),
+        "new_products": len(model.new_skus_),
         "ranker_features": model.fit_report_["ranker_features"],
         "feature_sets": sorted(model.feature_versions),
         "windows": model.fit_report_["windows"],

@@ -36,9 +36,10 @@ from numpy.typing import NDArray
 from shelfwise.features.definitions import FEATURE_VERSIONS, check_versions
 from shelfwise.models.base import Column, Evaluation, LearnedArrays
 from shelfwise.models.settings import Constraints, EstimatorSettings, Interval, Options
-from shelfwise.recommend import generators
+from shelfwise.recommend import generators, new_products
 from shelfwise.recommend.ann import VectorIndex, load_index
 from shelfwise.recommend.candidates import CandidateStage
+from shelfwise.recommend.content import ContentRecommender
 from shelfwise.recommend.matrix import (
     DEFAULT_K,
     SECONDS_PER_DAY,
@@ -88,6 +89,9 @@ class RecommenderSettings(EstimatorSettings):
     ranker_leaves: int = 15
     ranker_colsample: float = 0.5
     negative_share: float = 0.3
+    new_product_slots: int = 1
+    new_product_every: int = 5
+    new_product_days: float = 90.0
     seed: int = 0
 
     constraints: ClassVar[Constraints] = {
@@ -113,6 +117,9 @@ class RecommenderSettings(EstimatorSettings):
         "ranker_leaves": (Interval(2, None, integer=True),),
         "ranker_colsample": (Interval(0, 1, closed="right"),),
         "negative_share": (Interval(0, 1, closed="right"),),
+        "new_product_slots": (Interval(0, None, integer=True),),
+        "new_product_every": (Interval(1, None, integer=True),),
+        "new_product_days": (Interval(0, None),),
         "seed": (int,),
     }
 
@@ -146,14 +153,21 @@ class TwoStageRecommender(MatrixRecommender[Any]):
     index_: VectorIndex[Any] | None  # over ALS's sku factors, for its proposals
     models_: dict[str, MatrixRecommender[Any]]
     ranker_: Ranker
+    new_skus_: NDArray[np.str_]  # products nobody bought yet, placed by content similarity
     provider_features_: list[str]
     fit_report_: dict[str, Any]
 
     def __init__(
-        self, settings: RecommenderSettings | None = None, features: FeatureProvider | None = None
+        self,
+        settings: RecommenderSettings | None = None,
+        features: FeatureProvider | None = None,
+        products: pd.DataFrame | None = None,
     ) -> None:
+        """``features``: the feature store's provider; ``products``: the product catalogue
+        (the contract's ``products`` table), for content embeddings of new products."""
         super().__init__(settings)
         self.features = features
+        self.products = products
         self._training = False
 
     # Training.
@@ -248,6 +262,32 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         self.models_ = generators.fit_models(data, self.settings)
         self.index_ = generators.ann_index(self.models_, self.settings.ann_url)
         self.stage_ = generators.stage_of(self.models_, self.settings, self.index_)
+        self.new_skus_ = np.array([], dtype=str)
+        if self.products is not None:
+            content = ContentRecommender(catalogue=self.products).fit_interactions(data)
+            self.models_["content"] = content
+            self.new_skus_ = new_products.launched_unsold(
+                content,
+                self.products,
+                data.items,
+                data.latest_day,
+                self.settings.new_product_days,
+            )
+
+    def add_products(self, frame: pd.DataFrame) -> NDArray[np.str_]:
+        """Embed products that arrived after training (rows as the catalogue's) so that lists
+        can place them at once; returns the skus the log does not know, now new products."""
+        self.check_fitted()
+        content = self.models_.get("content")
+        if not isinstance(content, ContentRecommender):
+            raise ValueError(
+                "this recommender has no content model: give it the product catalogue "
+                "(TwoStageRecommender(products=...)) before it is fitted"
+            )
+        skus = content.add_products(frame)
+        unknown = skus[rows_of(self.items_, skus) < 0]
+        self.new_skus_ = np.union1d(self.new_skus_, unknown).astype(str)
+        return unknown
 
     def _examples(
         self, past: pd.DataFrame, future: pd.DataFrame, cutoff: pd.Timestamp, group_offset: int
@@ -368,6 +408,16 @@ class TwoStageRecommender(MatrixRecommender[Any]):
                 ["person_id", "score", "sku"], ascending=[True, False, True], kind="stable"
             )
             ranked = frame.groupby("person_id", sort=False).head(int(k))[list(_RANKED)]
+            content = self.models_.get("content")
+            if isinstance(content, ContentRecommender) and len(self.new_skus_):
+                ranked = new_products.place(
+                    ranked,
+                    content,
+                    self.new_skus_,
+                    self.settings.new_product_slots,
+                    self.settings.new_product_every,
+                    int(k),
+                )
         return self.fill(ranked, people, int(k))
 
     def fill(self, ranked: pd.DataFrame, people: NDArray[np.str_], k: int) -> pd.DataFrame:
@@ -461,6 +511,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         arrays.update(_saved_index(self.index_))
         arrays["segments"] = self.segments_
         arrays["segment_top"] = self.segment_top_
+        arrays["new_skus"] = self.new_skus_
         return arrays, state
 
     def _restore(self, arrays: LearnedArrays, state: dict[str, Any]) -> None:
@@ -476,6 +527,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         self.fit_report_ = state.get("fit_report", {})
         self.segments_ = arrays["segments"]
         self.segment_top_ = arrays["segment_top"]
+        self.new_skus_ = arrays.get("new_skus", np.array([], dtype=str))
 
 
 _RANKED = ("person_id", "sku", "score", "source", "bought_before", "repurchase_days", "anchor_sku")
