@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         default="memory://", description="memory:// or redis://host:port/db"
     )
     cache_url: str = Field(default="memory://", description="memory:// or redis://host:port/db")
+    api_keys_file: Path | None = Field(
+        default=None,
+        description="JSON list of API keys (key, tenant, roles); default "
+        "<workspace>/api_keys.json, made with one admin key on the first `shelfwise serve`",
+    )
     datasets: Path | None = Field(
         default=None,
         description="Folder of benchmark datasets; default ../shared/datasets when it exists",

@@ -268,17 +268,13 @@ def quickstart(
         bool, typer.Option(help="Ingest every source again even if already loaded.")
     ] = False,
     no_serve: Annotated[
-        bool,
-        typer.Option(
-            "--no-serve",
-            help="Stop before serving. (This release has no serving stage yet: it always stops "
-            "after loading, resolving identities and building the features.)",
-        ),
+        bool, typer.Option("--no-serve", help="Stop after the summary instead of serving.")
     ] = False,
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
 ) -> None:
     """Build a workspace from The Complete Journey, validate it, resolve its households into
     persons across the retailer's systems, build its features (online = offline, proven by
-    replay), and summarise it all."""
+    replay), train and register the recommender, summarise it all, then serve it."""
     from shelfwise.cli.report import print_quickstart
     from shelfwise.quickstart import run_quickstart
 
@@ -292,6 +288,59 @@ def quickstart(
     _emit(summary)
     if not report.ok:
         raise typer.Exit(1)
+    if not no_serve:
+        _serve(_workspace(workspace), "127.0.0.1", port)
+
+
+@app.command()
+def serve(
+    workspace: WorkspaceOption = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the workspace's champion models over HTTP (the decision API, /docs for its schema)."""
+    _serve(_workspace(workspace), host, port)
+
+
+def _serve(ws: Any, host: str, port: int) -> None:
+    import uvicorn
+
+    from shelfwise.serve.app import create_app
+    from shelfwise.serve.workspace import keyring_of, tenant_from_workspace
+
+    with console.status("loading the champion, the catalogue and the online features"):
+        tenant = tenant_from_workspace(ws)
+        keys, made = keyring_of(ws)
+    if made:
+        console.print(f"made an admin API key for tenant {tenant.name!r}: {made}")
+        console.print(
+            f"(kept in {ws.settings.api_keys_file or ws.settings.workspace / 'api_keys.json'})"
+        )
+    key = made or "<your API key>"
+    base = f"http://{host}:{port}"
+    person = str(tenant.served.model.users_[0]) if tenant.served.model is not None else "p1"
+    console.print(
+        f"serving {tenant.name!r} (model version {tenant.served.version}) on {base}; "
+        f"docs at {base}/docs"
+    )
+    console.print("try:")
+    console.print(
+        f"  curl -s -X POST {base}/api/v1/recommendations -H 'X-API-Key: {key}' "
+        f'-H \'Content-Type: application/json\' -d \'{{"person_id": "{person}", "k": 5}}\''
+    )
+    console.print(
+        f"  curl -s -X POST {base}/api/v1/events -H 'X-API-Key: {key}' "
+        f'-H \'Content-Type: application/json\' -d \'{{"kind": "view", "person_id": '
+        f'"{person}", "sku": "{tenant.catalogue.skus[0]}", '
+        f'"occurred_at": "2026-01-01T12:00:00Z"}}\''
+    )
+    try:
+        uvicorn.run(
+            create_app({tenant.name: tenant}, keys), host=host, port=port, log_level="warning"
+        )
+    finally:
+        tenant.close()
+        ws.close()
 
 
 def _add_groups() -> None:

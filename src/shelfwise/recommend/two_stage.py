@@ -457,6 +457,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         out = out.assign(_order=out["person_id"].map(position)).sort_values("_order", kind="stable")
         out = out.drop(columns="_order").reset_index(drop=True)
         out["rank"] = out.groupby("person_id").cumcount() + 1
+        out["score"] = out["score"].astype(np.float64)  # all NaN for strangers: still numeric
         return out[["person_id", "sku", "score", "rank", *_RANKED[3:]]]
 
     def retrieval_only(self, person_ids: Iterable[str], k: int = DEFAULT_K) -> pd.DataFrame:

@@ -1,0 +1,189 @@
+"""The FastAPI application: versioned routers, health, readiness, metrics, safe errors."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+
+from shelfwise import __version__
+from shelfwise.serve.auth import KeyRing, Principal, requires
+from shelfwise.serve.schemas import (
+    MAX_BATCH,
+    Event,
+    EventsAccepted,
+    RecommendationRequest,
+    RecommendationResponse,
+)
+from shelfwise.serve.tenant import TenantRuntime
+
+log = logging.getLogger("shelfwise.serve")
+MAX_BODY_BYTES = 1_000_000
+
+
+class Metrics:
+    """The service's Prometheus metrics, in a registry of its own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "shelfwise_requests_total",
+            "Requests by route and status.",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "shelfwise_request_seconds",
+            "Request latency by route.",
+            ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+        self.decisions = Counter(
+            "shelfwise_decisions_total",
+            "Decisions by tenant and the stage that answered.",
+            ["tenant", "stage"],
+            registry=self.registry,
+        )
+        self.faults = Counter(
+            "shelfwise_faults_total",
+            "Faults that degraded a request, by tenant and stage.",
+            ["tenant", "stage"],
+            registry=self.registry,
+        )
+        self.events = Counter(
+            "shelfwise_events_total",
+            "Events accepted, by tenant.",
+            ["tenant"],
+            registry=self.registry,
+        )
+
+
+def create_app(tenants: Mapping[str, TenantRuntime], keys: KeyRing) -> FastAPI:
+    """The service over ``tenants`` (name -> runtime), guarded by ``keys``."""
+    app = FastAPI(
+        title="shelfwise",
+        version=__version__,
+        description="Decisions for a retailer: recommendations, served fast, never empty.",
+    )
+    app.state.tenants = dict(tenants)
+    app.state.keys = keys
+    app.state.metrics = metrics = Metrics()
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return JSONResponse({"detail": f"the body is over {MAX_BODY_BYTES:,} bytes"}, 413)
+        started = time.perf_counter()
+        route = request.url.path
+        try:
+            response = await call_next(request)
+        except Exception:  # never a stack trace in a response
+            log.exception("unhandled error on %s", route)
+            response = JSONResponse({"detail": "internal error; it has been logged"}, 500)
+        metrics.requests.labels(route, str(response.status_code)).inc()
+        metrics.latency.labels(route).observe(time.perf_counter() - started)
+        return response
+
+    app.include_router(_health())
+    app.include_router(_recommendations(), prefix="/api/v1")
+    app.include_router(_events(), prefix="/api/v1")
+    return app
+
+
+def _tenant(request: Request, principal: Principal) -> TenantRuntime:
+    runtime: TenantRuntime | None = request.app.state.tenants.get(principal.tenant)
+    if runtime is None:
+        raise HTTPException(404, f"tenant {principal.tenant!r} has nothing served here")
+    return runtime
+
+
+def _health() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/health")
+    def health() -> dict[str, str]:
+        """The process answers."""
+        return {"status": "ok"}
+
+    @router.get("/ready")
+    def ready(request: Request) -> JSONResponse:
+        """Every tenant has a model loaded (else 503, naming those without)."""
+        tenants: dict[str, TenantRuntime] = request.app.state.tenants
+        missing = sorted(name for name, runtime in tenants.items() if not runtime.ready)
+        status = 503 if missing or not tenants else 200
+        return JSONResponse({"ready": status == 200, "without_model": missing}, status)
+
+    @router.get("/metrics", response_class=PlainTextResponse)
+    def prometheus(request: Request) -> PlainTextResponse:
+        """Prometheus metrics: requests, latency, decisions by stage, faults, events."""
+        metrics: Metrics = request.app.state.metrics
+        for name, runtime in request.app.state.tenants.items():
+            for stage, count in runtime.faults.items():
+                _set_counter(metrics.faults.labels(name, stage), count)
+            for stage, count in runtime.answers.items():
+                _set_counter(metrics.decisions.labels(name, stage), count)
+        return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def _set_counter(child: Any, total: float) -> None:
+    """Bring a counter up to the runtime's own tally (counters only go up)."""
+    current = child._value.get()
+    if total > current:
+        child.inc(total - current)
+
+
+def _recommendations() -> APIRouter:
+    router = APIRouter(tags=["recommendations"])
+
+    @router.post("/recommendations", response_model=RecommendationResponse)
+    def recommendations(
+        body: RecommendationRequest,
+        request: Request,
+        principal: Annotated[Principal, Depends(requires("reader"))],
+    ) -> dict[str, Any]:
+        """The top ``k`` for a person (or an anonymous session or device) in a context, with
+        scores, explanations, the model version and variant; never empty."""
+        runtime = _tenant(request, principal)
+        return runtime.recommend(body, request_id=uuid.uuid4().hex)
+
+    return router
+
+
+def _events() -> APIRouter:
+    router = APIRouter(tags=["events"])
+
+    @router.post("/events", response_model=EventsAccepted)
+    def events(
+        request: Request,
+        principal: Annotated[Principal, Depends(requires("writer"))],
+        body: Annotated[Event | list[Event], Body()],
+    ) -> dict[str, Any]:
+        """One event or a batch (at most 1,000): into the online store at once, and the
+        cached decisions of the persons they name dropped."""
+        batch = body if isinstance(body, list) else [body]
+        if not batch:
+            raise HTTPException(422, "an empty batch of events")
+        if len(batch) > MAX_BATCH:
+            raise HTTPException(422, f"at most {MAX_BATCH} events a batch, got {len(batch)}")
+        runtime = _tenant(request, principal)
+        accepted = runtime.ingest(batch)
+        request.app.state.metrics.events.labels(runtime.name).inc(len(batch))
+        return accepted
+
+    return router

@@ -1,0 +1,98 @@
+"""API keys with roles and tenants.
+
+A key belongs to one tenant and holds roles: ``reader`` (ask for decisions), ``writer`` (post
+events), ``reviewer`` (review models) and ``admin`` (everything). A request names its key in
+the ``X-API-Key`` header; a missing or unknown key is a 401, a key without the role the route
+needs a 403, and every route reads only its key's tenant, so another tenant's data is never
+reachable (a tenant the service does not hold is a 404).
+
+Keys come from a JSON file (``SHELFWISE_API_KEYS_FILE``): a list of ``{"key": ..., "tenant":
+..., "roles": [...]}``. Keys are compared by their SHA-256 digests, in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import Header, HTTPException, Request
+
+ROLES = ("reader", "writer", "reviewer", "admin")
+HEADER = "X-API-Key"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's tenant and roles (never the key itself)."""
+
+    name: str
+    tenant: str
+    roles: frozenset[str]
+
+    def may(self, role: str) -> bool:
+        return role in self.roles or "admin" in self.roles
+
+
+class KeyRing:
+    """The service's keys, held as digests."""
+
+    def __init__(self, entries: Iterable[dict[str, Any]]) -> None:
+        self._by_digest: dict[bytes, Principal] = {}
+        for position, entry in enumerate(entries):
+            where = f"API key #{position + 1}"
+            key, tenant = entry.get("key"), entry.get("tenant")
+            if not isinstance(key, str) or len(key) < 16:
+                raise ValueError(f"{where}: 'key' must be a string of at least 16 characters")
+            if not isinstance(tenant, str) or not tenant:
+                raise ValueError(f"{where}: 'tenant' must be a non-empty string")
+            roles = frozenset(entry.get("roles", ()))
+            unknown = sorted(roles - set(ROLES))
+            if not roles or unknown:
+                raise ValueError(f"{where}: roles must be some of {list(ROLES)}, got {unknown}")
+            name = str(entry.get("name", f"key{position + 1}"))
+            self._by_digest[_digest(key)] = Principal(name, tenant, roles)
+
+    @classmethod
+    def from_file(cls, path: Path | str) -> KeyRing:
+        try:
+            entries = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"API keys file {path}: {error}") from error
+        if not isinstance(entries, list):
+            raise ValueError(f"API keys file {path}: expected a JSON list of keys")
+        return cls(entries)
+
+    def principal(self, key: str | None) -> Principal | None:
+        if not key:
+            return None
+        digest = _digest(key)
+        for known, principal in self._by_digest.items():
+            if hmac.compare_digest(known, digest):
+                return principal
+        return None
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def requires(role: str) -> Callable[..., Principal]:
+    """A FastAPI dependency: the caller's principal, if its key holds ``role``."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; known: {list(ROLES)}")
+
+    def check(request: Request, x_api_key: str | None = Header(default=None)) -> Principal:
+        ring: KeyRing = request.app.state.keys
+        principal = ring.principal(x_api_key)
+        if principal is None:
+            raise HTTPException(401, f"a valid API key is needed in the {HEADER} header")
+        if not principal.may(role):
+            raise HTTPException(403, f"this key may not do that: it needs the {role} role")
+        return principal
+
+    return check

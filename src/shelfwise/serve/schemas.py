@@ -1,0 +1,113 @@
+"""The API's request and response bodies; FastAPI turns a violation into a 422 naming the field."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shelfwise.data.contract.tables import EVENT_TYPES
+from shelfwise.recommend.rules import SCOPES
+
+MAX_K = 100
+MAX_BATCH = 1000
+Id = Field(default=None, min_length=1, max_length=128)
+Scope = Literal["all", "cross_sell", "up_sell", "discovery", "buy_again"]
+EventKind = Literal[
+    "view", "click", "add_to_cart", "remove_from_cart", "purchase", "search", "return", "login"
+]
+if set(SCOPES) != set(get_args(Scope)) or set(EVENT_TYPES) != set(get_args(EventKind)):
+    raise ImportError("the API's scopes or event kinds differ from the rules' and the contract's")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RequestContext(Strict):
+    """What the page knows: its kind, the basket, the category shown, the device, a segment."""
+
+    page: str | None = Field(default=None, max_length=64)
+    basket: list[str] = Field(default_factory=list, max_length=200)
+    category: str | None = Field(default=None, max_length=128)
+    device: str | None = Field(default=None, max_length=64)
+    segment: str | None = Field(default=None, max_length=64)
+
+
+class Filters(Strict):
+    """Skus never to show in this response (on top of the tenant's rules)."""
+
+    exclude_skus: list[str] = Field(default_factory=list, max_length=1000)
+
+
+class RecommendationRequest(Strict):
+    person_id: str | None = Id
+    session_id: str | None = Id
+    device_id: str | None = Id
+    context: RequestContext = Field(default_factory=RequestContext)
+    k: int = Field(default=10, ge=1, le=MAX_K)
+    scope: Scope = "all"
+    filters: Filters = Field(default_factory=Filters)
+
+    @model_validator(mode="after")
+    def _someone(self) -> RecommendationRequest:
+        if not (self.person_id or self.session_id or self.device_id):
+            raise ValueError(
+                "give a person_id, or for an anonymous visitor a session_id or device_id"
+            )
+        return self
+
+    @property
+    def subject(self) -> str:
+        """The key the decision is for: the person, else the session, else the device."""
+        if self.person_id:
+            return self.person_id
+        return f"session:{self.session_id}" if self.session_id else f"device:{self.device_id}"
+
+
+class Item(BaseModel):
+    sku: str
+    rank: int
+    score: float | None
+    source: str
+    explanation: str
+
+
+class RecommendationResponse(BaseModel):
+    request_id: str
+    person_id: str
+    items: list[Item]
+    model_version: str | None
+    variant: str
+    fallback: str | None = Field(
+        description="the stage that answered when the model could not: last_good, "
+        "segment_popularity or popularity (null: the model answered)"
+    )
+    cached: bool
+
+
+class Event(Strict):
+    kind: EventKind
+    person_id: str | None = Id
+    session_id: str | None = Id
+    sku: str | None = Field(default=None, min_length=1, max_length=128)
+    occurred_at: datetime
+    quantity: float = Field(default=1.0, ge=0)
+    price: float | None = Field(default=None, ge=0)
+    order_id: str | None = Id
+    device: str | None = Field(default=None, max_length=64)
+    page: str | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def _someone(self) -> Event:
+        if not (self.person_id or self.session_id):
+            raise ValueError("an event needs a person_id or a session_id")
+        return self
+
+
+class EventsAccepted(BaseModel):
+    accepted: int
+    persons: int
+    cache_entries_dropped: int
+    seconds: float

@@ -1,0 +1,293 @@
+"""One tenant's serving state and its decision path: model, then fallbacks, never empty.
+
+A :class:`TenantRuntime` holds the tenant's champion recommender (swapped whole, so a request
+sees one model from start to end), its catalogue for the rules, its online feature store and
+its response cache. :meth:`TenantRuntime.recommend` answers from, in order:
+
+1. the cache (a decision for the same request key, dropped when the person's events arrive);
+2. the model: :func:`~shelfwise.recommend.decide.decide` within ``deadline_seconds``;
+3. this person's last good list (the model's last answer for them);
+4. their segment's best sellers (when the request names a segment the model learned);
+5. the catalogue's best sellers in stock.
+
+A fault at any stage (an exception, a deadline passed, the cache down) is logged, counted in
+``faults`` by stage, and the next stage answers; the response names the stage (``fallback``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import Counter, OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shelfwise.features.store import FeatureStore
+from shelfwise.recommend.catalogue import Catalogue
+from shelfwise.recommend.cold_start import Context
+from shelfwise.recommend.decide import decide
+from shelfwise.recommend.explain import explain_one
+from shelfwise.recommend.generators import popularity_order
+from shelfwise.recommend.overrides import Overrides
+from shelfwise.recommend.rules import RulePolicy
+from shelfwise.recommend.two_stage import TwoStageRecommender
+from shelfwise.serve.cache import CacheUnavailable, ResponseCache
+from shelfwise.serve.schemas import Event, RecommendationRequest
+
+log = logging.getLogger("shelfwise.serve")
+LAST_GOOD_PERSONS = 100_000
+POPULAR_DEPTH = 500
+CHAMPION = "champion"
+
+
+@dataclass(frozen=True)
+class Served:
+    """The model a request uses, with the registry version it came from."""
+
+    model: TwoStageRecommender | None
+    version: str | None
+
+
+class TenantRuntime:
+    """A tenant's models, catalogue, features and cache, and the decision path over them."""
+
+    def __init__(
+        self,
+        name: str,
+        catalogue: Catalogue,
+        cache: ResponseCache,
+        *,
+        model: TwoStageRecommender | None = None,
+        version: str | None = None,
+        store: FeatureStore | None = None,
+        policy: RulePolicy | None = None,
+        deadline_seconds: float = 0.5,
+    ) -> None:
+        self.name = name
+        self.catalogue = catalogue
+        self.cache = cache
+        self.store = store
+        self.policy = policy or RulePolicy()
+        self.deadline_seconds = deadline_seconds
+        self.faults: Counter[str] = Counter()
+        self.answers: Counter[str] = Counter()
+        self._last_good: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"decide-{name}")
+        self.served = Served(None, None)
+        self.swap(model, version)
+
+    # Models.
+    def swap(self, model: TwoStageRecommender | None, version: str | None) -> None:
+        """Serve ``model`` from the next request on; requests in flight finish on the old."""
+        self.served = Served(model, version)
+        self._popular = self._best_sellers(model)
+
+    @property
+    def ready(self) -> bool:
+        return self.served.model is not None
+
+    # Decisions.
+    def recommend(self, request: RecommendationRequest, request_id: str) -> dict[str, Any]:
+        served = self.served
+        key = _cache_key(request, served.version)
+        cached = self._cached(key)
+        if cached is not None:
+            self.answers["cache"] += 1
+            return {**cached, "request_id": request_id, "cached": True}
+        subject = request.subject
+        items, stage = self._from_model(served, request), None
+        if not items:
+            with self._lock:
+                items, stage = list(self._last_good.get(subject, [])), "last_good"
+            items = _without(items, request)[: request.k]
+        if not items:
+            items, stage = self._from_segment(served, request), "segment_popularity"
+        if not items:
+            items, stage = self._from_popularity(request), "popularity"
+        self.answers[stage or "model"] += 1
+        body = {
+            "request_id": request_id,
+            "person_id": subject,
+            "items": items,
+            "model_version": served.version,
+            "variant": CHAMPION,
+            "fallback": stage,
+            "cached": False,
+        }
+        if stage is None:
+            with self._lock:
+                self._last_good[subject] = items
+                self._last_good.move_to_end(subject)
+                while len(self._last_good) > LAST_GOOD_PERSONS:
+                    self._last_good.popitem(last=False)
+            self._store(key, subject, body)
+        return body
+
+    def _from_model(self, served: Served, request: RecommendationRequest) -> list[dict[str, Any]]:
+        if served.model is None:
+            self.faults["model_missing"] += 1
+            return []
+        future = self._pool.submit(self._decide, served.model, request)
+        try:
+            return future.result(timeout=self.deadline_seconds)
+        except FutureTimeout:
+            self.faults["model_deadline"] += 1
+            log.warning(
+                "tenant %s: the model passed its %.3fs deadline", self.name, self.deadline_seconds
+            )
+        except Exception:
+            self.faults["model_error"] += 1
+            log.exception("tenant %s: the model failed; falling back", self.name)
+        return []
+
+    def _decide(
+        self, model: TwoStageRecommender, request: RecommendationRequest
+    ) -> list[dict[str, Any]]:
+        context = request.context
+        subject = request.subject
+        contexts = {
+            subject: Context(
+                recent=tuple(context.basket), category=context.category, segment=context.segment
+            )
+        }
+        blocks = tuple(request.filters.exclude_skus)
+        decision = decide(
+            model,
+            [subject],
+            request.k,
+            self.catalogue,
+            replace(self.policy, scope=request.scope),
+            basket=tuple(context.basket),
+            overrides=Overrides(blocks=blocks) if blocks else None,
+            contexts=contexts,
+        )
+        frame = decision.recommendations
+        return _without(_items(frame), request)[: request.k]
+
+    def _from_segment(self, served: Served, request: RecommendationRequest) -> list[dict[str, Any]]:
+        segment = request.context.segment
+        if served.model is None or segment is None:
+            return []
+        top = served.model.segment_top(segment)
+        if top is None:
+            return []
+        skus = served.model.items_[top[top >= 0]]
+        return self._listed(skus, "segment_popularity", request)
+
+    def _from_popularity(self, request: RecommendationRequest) -> list[dict[str, Any]]:
+        return self._listed(self._popular, "popularity", request)
+
+    def _listed(
+        self, skus: np.ndarray[Any, Any], source: str, request: RecommendationRequest
+    ) -> list[dict[str, Any]]:
+        facts = self.catalogue.facts(skus)
+        in_stock = ~(facts["on_hand"].to_numpy(dtype=float) <= 0)
+        chosen = [str(s) for s in np.asarray(skus)[in_stock]]
+        items = [
+            {
+                "sku": s,
+                "rank": 0,
+                "score": None,
+                "source": source,
+                "explanation": explain_one(source),
+            }
+            for s in chosen
+        ]
+        items = _without(items, request)[: request.k]
+        for rank, item in enumerate(items, start=1):
+            item["rank"] = rank
+        return items
+
+    def _best_sellers(self, model: TwoStageRecommender | None) -> np.ndarray[Any, Any]:
+        if model is not None:
+            order = popularity_order(model.models_["popularity"])[:POPULAR_DEPTH]
+            return np.asarray(model.items_[order], dtype=str)
+        sold = np.nan_to_num(self.catalogue.units_sold, nan=0.0)
+        return np.asarray(self.catalogue.skus[np.argsort(-sold, kind="stable")[:POPULAR_DEPTH]])
+
+    # The cache, which may fail without failing a request.
+    def _cached(self, key: str) -> dict[str, Any] | None:
+        try:
+            return self.cache.get(key)
+        except CacheUnavailable:
+            self.faults["cache"] += 1
+            log.warning("tenant %s: the cache is unavailable; answering without it", self.name)
+            return None
+
+    def _store(self, key: str, subject: str, body: dict[str, Any]) -> None:
+        try:
+            self.cache.put(key, subject, body)
+        except CacheUnavailable:
+            self.faults["cache"] += 1
+
+    # Events.
+    def ingest(self, events: list[Event]) -> dict[str, Any]:
+        """Feed the online store and drop the cached decisions of everyone the events name."""
+        rows = pd.DataFrame(
+            {
+                "person_id": [e.person_id for e in events],
+                "actor_id": [e.person_id or f"session:{e.session_id}" for e in events],
+                "sku": [e.sku for e in events],
+                "event_at": [e.occurred_at for e in events],
+                "kind": [e.kind for e in events],
+                "order_id": [e.order_id for e in events],
+                "quantity": [e.quantity for e in events],
+                "sales": [(e.price or 0.0) * e.quantity for e in events],
+                "device": [e.device for e in events],
+                "page": [e.page for e in events],
+            }
+        )
+        report: dict[str, Any] = {"rows": len(rows), "seconds": 0.0}
+        if self.store is not None:
+            report = self.store.ingest(rows)
+        subjects = sorted({e.person_id or f"session:{e.session_id}" for e in events})
+        try:
+            dropped = self.cache.invalidate(subjects)
+        except CacheUnavailable:
+            self.faults["cache"] += 1
+            dropped = 0
+        return {
+            "accepted": len(events),
+            "persons": len(subjects),
+            "cache_entries_dropped": dropped,
+            "seconds": float(report.get("seconds", 0.0)),
+        }
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _cache_key(request: RecommendationRequest, version: str | None) -> str:
+    return json.dumps([version, request.model_dump(mode="json")], sort_keys=True)
+
+
+def _items(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    score = frame["score"].astype(float)
+    return [
+        {
+            "sku": str(sku),
+            "rank": int(rank),
+            "score": None if not np.isfinite(value) else float(value),
+            "source": str(source),
+            "explanation": str(explanation),
+        }
+        for sku, rank, value, source, explanation in zip(
+            frame["sku"], frame["rank"], score, frame["source"], frame["explanation"], strict=True
+        )
+    ]
+
+
+def _without(items: list[dict[str, Any]], request: RecommendationRequest) -> list[dict[str, Any]]:
+    """The items the request's filters allow, ranks renumbered."""
+    excluded = set(request.filters.exclude_skus)
+    kept = [dict(item) for item in items if item["sku"] not in excluded]
+    for rank, item in enumerate(kept, start=1):
+        item["rank"] = rank
+    return kept

@@ -1,0 +1,72 @@
+"""The service over a workspace: its champion recommender, catalogue, online features, keys.
+
+One workspace is one tenant (``default``). At start the recommender's champion is loaded from
+the registry (an artefact that cannot be read leaves the tenant serving popularity, not
+ready, and says why in the log); the catalogue comes from the ``products`` table with the
+latest inventory snapshot per store; an in-process online store is materialised from the
+offline states (a Redis one is used as the feature stage left it).
+
+API keys are read from ``api_keys_file``; when the workspace has none, one admin key is made
+for the ``default`` tenant and written to ``<workspace>/api_keys.json`` (readable by its owner
+alone), so a first ``shelfwise serve`` can be called at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from pathlib import Path
+
+from shelfwise.features.store import FeatureStore
+from shelfwise.recommend.catalogue import Catalogue
+from shelfwise.recommend.stage import MODEL_NAME
+from shelfwise.recommend.store_features import store_features
+from shelfwise.recommend.two_stage import TwoStageRecommender
+from shelfwise.serve.auth import KeyRing
+from shelfwise.serve.cache import open_cache
+from shelfwise.serve.tenant import TenantRuntime
+from shelfwise.workspace import Workspace
+
+log = logging.getLogger("shelfwise.serve")
+TENANT = "default"
+INVENTORY_SQL = """SELECT sku, store_id, on_hand, snapshot_at FROM inventory_snapshots"""
+
+
+def tenant_from_workspace(workspace: Workspace, name: str = TENANT) -> TenantRuntime:
+    settings = workspace.settings
+    products = workspace.analytic.frame("SELECT * FROM products")
+    inventory = workspace.analytic.frame(INVENTORY_SQL)
+    catalogue = Catalogue.from_frame(products, inventory if len(inventory) else None)
+    store = FeatureStore(workspace, online_url=settings.online_store_url)
+    if store.online_url.startswith("memory://"):
+        store.materialise()
+    model, version = None, workspace.tracker.get_alias_version(MODEL_NAME, "champion")
+    if version is None:
+        log.warning("no champion of %r is registered: serving popularity", MODEL_NAME)
+    else:
+        try:
+            loaded = workspace.tracker.load_estimator(f"models:/{MODEL_NAME}/{version}")
+            if not isinstance(loaded, TwoStageRecommender):
+                raise TypeError(f"the champion is a {type(loaded).__name__}")
+            loaded.features = store_features(store, online=True)
+            model = loaded
+        except Exception:
+            log.exception(
+                "the champion %s v%s cannot be loaded: serving popularity", MODEL_NAME, version
+            )
+            version = None
+    cache = open_cache(settings.cache_url, name)
+    return TenantRuntime(name, catalogue, cache, model=model, version=version, store=store)
+
+
+def keyring_of(workspace: Workspace) -> tuple[KeyRing, str | None]:
+    """The service's keys, and the admin key when this call made the keys file."""
+    path = workspace.settings.api_keys_file or workspace.settings.workspace / "api_keys.json"
+    made = None
+    if not Path(path).exists():
+        made = "sw-" + secrets.token_urlsafe(24)
+        entry = {"name": "admin", "key": made, "tenant": TENANT, "roles": ["admin"]}
+        Path(path).touch(mode=0o600)
+        Path(path).write_text(json.dumps([entry], indent=2))
+    return KeyRing.from_file(path), made

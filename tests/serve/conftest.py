@@ -1,0 +1,80 @@
+"""A two-tenant service over planted purchase logs, in process (TestClient) and on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from shelfwise.recommend.catalogue import Catalogue
+from shelfwise.recommend.two_stage import RecommenderSettings, TwoStageRecommender
+from shelfwise.serve.app import create_app
+from shelfwise.serve.auth import KeyRing
+from shelfwise.serve.cache import MemoryCache
+from shelfwise.serve.tenant import TenantRuntime
+
+SMALL = RecommenderSettings(ranker_trees=30, ranker_leaves=7, label_windows=2)
+KEYS = {
+    "a_reader": "a-reader-key-0123456789",
+    "a_writer": "a-writer-key-0123456789",
+    "b_reader": "b-reader-key-0123456789",
+    "c_admin": "c-admin-key-01234567890",
+}
+
+
+@pytest.fixture(scope="session")
+def tenant_models(planted_log: Callable[[int], pd.DataFrame]) -> dict[str, TwoStageRecommender]:
+    """Tenant a's shoppers are p00..p59; tenant b's the same log with its persons renamed."""
+    a = planted_log(0)
+    b = planted_log(1).assign(person_id=lambda f: "b-" + f["person_id"])
+    return {
+        "a": TwoStageRecommender(SMALL).fit(a),
+        "b": TwoStageRecommender(SMALL).fit(b),
+    }
+
+
+def catalogue_of(model: TwoStageRecommender) -> Catalogue:
+    skus = pd.Series(model.items_, dtype=str)
+    products = pd.DataFrame(
+        {"sku": skus, "title": "Product " + skus, "category": skus.str[0], "price": 2.0}
+    )
+    return Catalogue.from_frame(products)
+
+
+@pytest.fixture
+def runtimes(tenant_models: dict[str, TwoStageRecommender]) -> Iterator[dict[str, TenantRuntime]]:
+    out = {
+        name: TenantRuntime(
+            name, catalogue_of(model), MemoryCache(), model=model, version="1", deadline_seconds=5.0
+        )
+        for name, model in tenant_models.items()
+    }
+    yield out
+    for runtime in out.values():
+        runtime.close()
+
+
+@pytest.fixture
+def keyring() -> KeyRing:
+    return KeyRing(
+        [
+            {"key": KEYS["a_reader"], "tenant": "a", "roles": ["reader"]},
+            {"key": KEYS["a_writer"], "tenant": "a", "roles": ["reader", "writer"]},
+            {"key": KEYS["b_reader"], "tenant": "b", "roles": ["reader"]},
+            {"key": KEYS["c_admin"], "tenant": "c", "roles": ["admin"]},
+        ]
+    )
+
+
+@pytest.fixture
+def client(runtimes: dict[str, TenantRuntime], keyring: KeyRing) -> Iterator[TestClient]:
+    with TestClient(create_app(runtimes, keyring), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def as_() -> Callable[[str], dict[str, str]]:
+    """``as_("a_reader")``: the headers of that key."""
+    return lambda name: {"X-API-Key": KEYS[name]}

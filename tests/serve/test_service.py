@@ -1,0 +1,176 @@
+"""The decision API in process: keys and tenants, decisions, cache, events, fallbacks, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shelfwise.serve.tenant import TenantRuntime
+
+NOW = "2024-04-25T10:00:00Z"
+
+
+Headers = Callable[[str], dict[str, str]]
+
+
+def _ask(client: TestClient, headers: dict[str, str], **body: Any) -> Any:
+    return client.post("/api/v1/recommendations", json=body, headers=headers)
+
+
+def test_a_known_person_gets_the_models_list_with_explanations(
+    client: TestClient, as_: Headers
+) -> None:
+    response = _ask(client, as_("a_reader"), person_id="p00", k=5)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["fallback"] is None
+    assert body["cached"] is False
+    assert body["model_version"] == "1"
+    assert body["variant"] == "champion"
+    assert [item["rank"] for item in body["items"]] == [1, 2, 3, 4, 5]
+    assert {item["sku"] for item in body["items"][:4]} == {"s00", "s01", "s02", "s03"}  # staples
+    assert all(item["explanation"] for item in body["items"])
+    assert len(body["request_id"]) == 32
+
+
+def test_the_same_request_is_cached_until_the_persons_events_arrive(
+    client: TestClient, as_: Headers
+) -> None:
+    first = _ask(client, as_("a_writer"), person_id="p01", k=4).json()
+    again = _ask(client, as_("a_writer"), person_id="p01", k=4).json()
+    assert again["cached"] is True
+    assert again["items"] == first["items"]
+    assert again["request_id"] != first["request_id"]
+    event = {"kind": "view", "person_id": "p01", "sku": "x05", "occurred_at": NOW}
+    accepted = client.post("/api/v1/events", json=event, headers=as_("a_writer"))
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["cache_entries_dropped"] == 1
+    assert _ask(client, as_("a_writer"), person_id="p01", k=4).json()["cached"] is False
+
+
+def test_keys_and_roles_and_tenants(client: TestClient, as_: Headers) -> None:
+    body = {"person_id": "p00", "k": 3}
+    assert client.post("/api/v1/recommendations", json=body).status_code == 401
+    wrong = {"X-API-Key": "not-a-key-of-this-service"}
+    assert client.post("/api/v1/recommendations", json=body, headers=wrong).status_code == 401
+    event = {"kind": "view", "person_id": "p00", "sku": "s00", "occurred_at": NOW}
+    refused = client.post("/api/v1/events", json=event, headers=as_("a_reader"))
+    assert refused.status_code == 403
+    assert "writer" in refused.json()["detail"]
+    assert _ask(client, as_("c_admin"), person_id="p00").status_code == 404  # nothing served for c
+    # Tenant b's shopper is a stranger to tenant a: a's key gets a's popularity, never b's list.
+    theirs = _ask(client, as_("b_reader"), person_id="b-p00", k=5).json()
+    assert theirs["fallback"] is None
+    ours = _ask(client, as_("a_reader"), person_id="b-p00", k=5).json()
+    assert all(item["source"] == "popularity_fallback" for item in ours["items"])
+
+
+def test_anonymous_visitors_get_their_baskets_complements(client: TestClient, as_: Headers) -> None:
+    body = _ask(
+        client,
+        as_("a_reader"),
+        session_id="web-1",
+        k=5,
+        context={"basket": ["s04"], "page": "cart"},
+    ).json()
+    assert body["person_id"] == "session:web-1"
+    skus = [item["sku"] for item in body["items"]]
+    assert len(skus) == 5
+    assert "s04" not in skus
+    assert {"s05", "s06", "s07"} & set(skus)  # s04's group
+
+
+def test_a_failing_model_falls_back_and_the_list_is_never_empty(
+    client: TestClient, runtimes: dict[str, TenantRuntime], as_: Headers
+) -> None:
+    good = _ask(client, as_("a_reader"), person_id="p02", k=5).json()
+    runtime = runtimes["a"]
+    broken = runtime.served.model
+    assert broken is not None
+    runtime.swap(_Broken(broken), "2")
+    last = _ask(client, as_("a_reader"), person_id="p02", k=5).json()
+    assert last["fallback"] == "last_good"
+    assert last["items"] == good["items"]
+    stranger = _ask(client, as_("a_reader"), person_id="p03", k=5).json()
+    assert stranger["fallback"] == "popularity"
+    assert len(stranger["items"]) == 5
+    assert runtime.faults["model_error"] == 2
+    metrics = client.get("/metrics").text
+    assert 'shelfwise_faults_total{stage="model_error",tenant="a"} 2.0' in metrics
+    assert 'shelfwise_decisions_total{stage="last_good",tenant="a"} 1.0' in metrics
+
+
+def test_a_model_past_its_deadline_falls_back(
+    client: TestClient, runtimes: dict[str, TenantRuntime], as_: Headers
+) -> None:
+    runtimes["a"].deadline_seconds = 1e-6
+    body = _ask(client, as_("a_reader"), person_id="p04", k=3).json()
+    assert body["fallback"] == "popularity"
+    assert len(body["items"]) == 3
+    assert runtimes["a"].faults["model_deadline"] == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"person_id": "p00", "k": 0}, "k"),
+        ({"person_id": "p00", "k": 101}, "k"),
+        ({"k": 3}, "person_id"),
+        ({"person_id": "p00", "colour": "red"}, "colour"),
+        ({"person_id": "p00", "scope": "everything"}, "scope"),
+    ],
+)
+def test_bad_requests_are_422_naming_the_field(
+    client: TestClient, body: dict[str, Any], where: str, as_: Headers
+) -> None:
+    response = client.post("/api/v1/recommendations", json=body, headers=as_("a_reader"))
+    assert response.status_code == 422
+    assert where in response.text
+
+
+def test_bad_events_and_oversized_bodies(client: TestClient, as_: Headers) -> None:
+    headers = as_("a_writer")
+    no_time = {"kind": "view", "person_id": "p00", "sku": "s00"}
+    assert client.post("/api/v1/events", json=no_time, headers=headers).status_code == 422
+    nobody = {"kind": "view", "sku": "s00", "occurred_at": NOW}
+    assert (
+        "person_id or a session_id"
+        in client.post("/api/v1/events", json=nobody, headers=headers).text
+    )
+    assert client.post("/api/v1/events", json=[], headers=headers).status_code == 422
+    huge = {"person_id": "p00", "filters": {"exclude_skus": ["x" * 100] * 12_000}}
+    assert client.post("/api/v1/recommendations", json=huge, headers=headers).status_code == 413
+
+
+def test_health_readiness_and_docs(
+    client: TestClient, runtimes: dict[str, TenantRuntime], as_: Headers
+) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/ready").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/v1/recommendations", "/api/v1/events"} <= set(paths)
+    runtimes["b"].swap(None, None)
+    not_ready = client.get("/ready")
+    assert not_ready.status_code == 503
+    assert not_ready.json()["without_model"] == ["b"]
+    body = _ask(client, as_("b_reader"), person_id="b-p00", k=4).json()  # still answers
+    assert body["fallback"] == "popularity"
+    assert len(body["items"]) == 4
+
+
+class _Broken:
+    """A model whose every decision fails, as an unreadable artefact would."""
+
+    def __init__(self, model: Any) -> None:
+        self.items_ = model.items_
+        self.users_ = model.users_
+        self.models_ = model.models_
+
+    def segment_top(self, segment: str) -> None:
+        return None
+
+    def ranked(self, *args: Any, **kwargs: Any) -> None:
+        raise OSError("the model's artefact cannot be read")

@@ -1,0 +1,99 @@
+"""The service over a real workspace, on loopback: the registry's champion, online features,
+the first admin key, events into the online store; and a champion that cannot be read."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from shelfwise.recommend.stage import purchase_log, train_recommender
+from shelfwise.recommend.two_stage import RecommenderSettings
+from shelfwise.serve.app import create_app
+from shelfwise.serve.workspace import keyring_of, tenant_from_workspace
+from shelfwise.workspace import Workspace
+
+SMALL = RecommenderSettings(label_days=21.0, ranker_trees=30, ranker_leaves=7, label_windows=1)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(shop_workspace: Workspace) -> Iterator[tuple[str, str]]:
+    """(base URL, admin key) of a uvicorn server over the shop's workspace."""
+    train_recommender(shop_workspace, lambda _: None, SMALL)
+    tenant = tenant_from_workspace(shop_workspace)
+    keys, made = keyring_of(shop_workspace)
+    assert made is not None
+    assert tenant.ready
+    port = _free_port()
+    config = uvicorn.Config(create_app({tenant.name: tenant}, keys), port=port, log_level="error")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", made
+    server.should_exit = True
+    thread.join(timeout=10)
+    tenant.close()
+
+
+def test_the_champion_answers_over_http_and_events_reach_the_online_store(
+    served: tuple[str, str], shop_workspace: Workspace
+) -> None:
+    base, key = served
+    person = str(purchase_log(shop_workspace)["person_id"].iloc[-1])
+    headers = {"X-API-Key": key}
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        assert client.get("/ready").json() == {"ready": True, "without_model": []}
+        body = client.post("/api/v1/recommendations", json={"person_id": person, "k": 5}).json()
+        assert body["fallback"] is None
+        assert len(body["items"]) == 5
+        assert body["model_version"] == "1"
+        event = {
+            "kind": "add_to_cart",
+            "person_id": person,
+            "sku": body["items"][0]["sku"],
+            "occurred_at": "2030-01-01T12:00:00Z",
+        }
+        accepted = client.post("/api/v1/events", json=[event, event]).json()
+        assert accepted["accepted"] == 2
+        assert accepted["cache_entries_dropped"] == 1
+        again = client.post("/api/v1/recommendations", json={"person_id": person, "k": 5}).json()
+        assert again["cached"] is False
+    keys = json.loads((shop_workspace.settings.workspace / "api_keys.json").read_text())
+    assert keys[0]["roles"] == ["admin"]
+    assert keyring_of(shop_workspace)[1] is None
+
+
+def test_a_champion_that_cannot_be_read_serves_popularity(shop_workspace: Workspace) -> None:
+    tracker = shop_workspace.tracker
+    version = tracker.get_alias_version("recommender", "champion")
+    assert version is not None
+    artefacts = shop_workspace.settings.workspace / "mlartifacts"
+    damaged = list(artefacts.rglob("*.npz"))
+    assert damaged
+    saved = {p: p.read_bytes() for p in damaged}
+    try:
+        for path in damaged:
+            path.write_bytes(b"not an archive")
+        tenant = tenant_from_workspace(shop_workspace)
+    finally:
+        for path, data in saved.items():
+            path.write_bytes(data)
+    assert not tenant.ready
+    assert tenant.served.version is None
+    tenant.close()
