@@ -12,6 +12,9 @@ its response cache. :meth:`TenantRuntime.recommend` answers from, in order:
 
 A fault at any stage (an exception, a deadline passed, the cache down) is logged, counted in
 ``faults`` by stage, and the next stage answers; the response names the stage (``fallback``).
+
+Which model step 2 uses is the request's variant (:mod:`shelfwise.serve.routing`): the
+champion, an A/B experiment's arm, or a canary while it holds; the response names it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import Counter, OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -38,6 +42,7 @@ from shelfwise.recommend.overrides import Overrides
 from shelfwise.recommend.rules import RulePolicy
 from shelfwise.recommend.two_stage import TwoStageRecommender
 from shelfwise.serve.cache import CacheUnavailable, ResponseCache
+from shelfwise.serve.routing import Canary, Experiment
 from shelfwise.serve.schemas import Event, RecommendationRequest
 
 log = logging.getLogger("shelfwise.serve")
@@ -48,10 +53,11 @@ CHAMPION = "champion"
 
 @dataclass(frozen=True)
 class Served:
-    """The model a request uses, with the registry version it came from."""
+    """The model a request uses, with the registry version it came from and its variant."""
 
     model: TwoStageRecommender | None
     version: str | None
+    variant: str = CHAMPION
 
 
 class TenantRuntime:
@@ -81,6 +87,8 @@ class TenantRuntime:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"decide-{name}")
         self.served = Served(None, None)
+        self.experiment: Experiment | None = None
+        self.canary: Canary | None = None
         self.swap(model, version)
 
     # Models.
@@ -93,16 +101,33 @@ class TenantRuntime:
     def ready(self) -> bool:
         return self.served.model is not None
 
+    def route(self, request: RecommendationRequest) -> Served:
+        """The variant that answers this request: the canary's share, else the experiment's
+        arm for the request's unit, else the champion."""
+        canary, experiment = self.canary, self.experiment
+        person_unit = request.person_id or request.subject
+        if canary is not None and canary.takes(person_unit):
+            return Served(canary.model, canary.version, "canary")
+        if experiment is not None:
+            unit = request.subject if experiment.unit == "session" else person_unit
+            arm = experiment.assign(unit)
+            return Served(arm.model, arm.version, arm.name)
+        return self.served
+
     # Decisions.
     def recommend(self, request: RecommendationRequest, request_id: str) -> dict[str, Any]:
-        served = self.served
-        key = _cache_key(request, served.version)
+        served = self.route(request)
+        key = _cache_key(request, served)
         cached = self._cached(key)
         if cached is not None:
             self.answers["cache"] += 1
             return {**cached, "request_id": request_id, "cached": True}
         subject = request.subject
-        items, stage = self._from_model(served, request), None
+        started = time.perf_counter()
+        items, fault = self._from_model(served, request)
+        stage: str | None = None
+        if served.variant == "canary" and self.canary is not None:
+            self.canary.observe(fault is None, time.perf_counter() - started)
         if not items:
             with self._lock:
                 items, stage = list(self._last_good.get(subject, [])), "last_good"
@@ -117,7 +142,7 @@ class TenantRuntime:
             "person_id": subject,
             "items": items,
             "model_version": served.version,
-            "variant": CHAMPION,
+            "variant": served.variant,
             "fallback": stage,
             "cached": False,
         }
@@ -130,22 +155,28 @@ class TenantRuntime:
             self._store(key, subject, body)
         return body
 
-    def _from_model(self, served: Served, request: RecommendationRequest) -> list[dict[str, Any]]:
-        if served.model is None:
-            self.faults["model_missing"] += 1
-            return []
-        future = self._pool.submit(self._decide, served.model, request)
-        try:
-            return future.result(timeout=self.deadline_seconds)
-        except FutureTimeout:
-            self.faults["model_deadline"] += 1
-            log.warning(
-                "tenant %s: the model passed its %.3fs deadline", self.name, self.deadline_seconds
-            )
-        except Exception:
-            self.faults["model_error"] += 1
-            log.exception("tenant %s: the model failed; falling back", self.name)
-        return []
+    def _from_model(
+        self, served: Served, request: RecommendationRequest
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The model's items and the fault that stopped it (None: it answered)."""
+        fault = "model_missing"
+        if served.model is not None:
+            future = self._pool.submit(self._decide, served.model, request)
+            try:
+                return future.result(timeout=self.deadline_seconds), None
+            except FutureTimeout:
+                fault = "model_deadline"
+                log.warning(
+                    "tenant %s: %s passed its %.3fs deadline",
+                    self.name,
+                    served.variant,
+                    self.deadline_seconds,
+                )
+            except Exception:
+                fault = "model_error"
+                log.exception("tenant %s: %s failed; falling back", self.name, served.variant)
+        self.faults[fault] += 1
+        return [], fault
 
     def _decide(
         self, model: TwoStageRecommender, request: RecommendationRequest
@@ -264,8 +295,8 @@ class TenantRuntime:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _cache_key(request: RecommendationRequest, version: str | None) -> str:
-    return json.dumps([version, request.model_dump(mode="json")], sort_keys=True)
+def _cache_key(request: RecommendationRequest, served: Served) -> str:
+    return json.dumps([served.variant, served.version, request.model_dump(mode="json")])
 
 
 def _items(frame: pd.DataFrame) -> list[dict[str, Any]]:
