@@ -78,7 +78,7 @@ def test_check_before_and_after_upgrade(database: OperationalDatabase) -> None:
 
     healthy, message = database.check()
     assert healthy
-    assert message.endswith("is at head revision 0001")
+    assert message.endswith("is at head revision 0002")
 
 
 def test_check_names_a_revision_this_shelfwise_does_not_know(
@@ -90,7 +90,7 @@ def test_check_names_a_revision_this_shelfwise_does_not_know(
     healthy, message = migrated.check()
 
     assert not healthy
-    assert "revision 0999, unknown to this shelfwise (head is 0001)" in message
+    assert "revision 0999, unknown to this shelfwise (head is 0002)" in message
 
 
 def test_check_does_not_create_a_missing_sqlite_file(tmp_path: Path) -> None:

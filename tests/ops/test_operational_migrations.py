@@ -29,6 +29,7 @@ OPERATIONAL_TABLES = {
     "experiments",
     "ml_alerts",
     "audit_log",
+    "decision_log",
     "job_runs",
 }
 
@@ -39,7 +40,7 @@ def _tables(database: OperationalDatabase) -> set[str]:
 
 def test_an_empty_database_has_no_revision(database: OperationalDatabase) -> None:
     assert database.current_revision() is None
-    assert database.head_revision() == "0001"
+    assert database.head_revision() == "0002"
 
 
 def test_upgrade_creates_every_operational_table(database: OperationalDatabase) -> None:
@@ -139,7 +140,8 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (MIGRATIONS / "env.py").is_file()
     assert (MIGRATIONS / "script.py.mako").is_file()
     assert sorted(path.name for path in (MIGRATIONS / "versions").glob("0*.py")) == [
-        "0001_operational_tables.py"
+        "0001_operational_tables.py",
+        "0002_decision_log.py",
     ]
 
 

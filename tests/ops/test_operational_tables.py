@@ -13,6 +13,7 @@ from shelfwise.ops import (
     AuditEntry,
     BacktestResult,
     Base,
+    DecisionRecord,
     DriftCheck,
     Experiment,
     JobRun,
@@ -149,6 +150,19 @@ SAMPLES: dict[type[OperationalRecord], dict[str, Any]] = {
         "ended_at": MONDAY + HOUR,
         "error": "feature store unreachable",
         "details": {"attempt": 2},
+    },
+    DecisionRecord: {
+        "at": MONDAY,
+        "request_id": "9f2c4e1a",
+        "person_id": "P-000042",
+        "variant": "canary",
+        "model_version": "7",
+        "fallback": "last_good",
+        "cached": False,
+        "details": {
+            "items": [{"sku": "1001", "rank": 1, "score": 0.93, "source": "buy_again"}],
+            "removed": [{"sku": "2002", "rule": "out_of_stock"}],
+        },
     },
 }
 

@@ -2,7 +2,8 @@
 
 MLflow is the system of record for runs and model versions. These tables hold the rest:
 promotion policies and registry history, the retraining log, drift checks, shadow
-predictions, backtest results, experiments, ML alerts, job runs and an append-only audit log.
+predictions, backtest results, experiments, ML alerts, job runs, an append-only audit log
+and the served decisions.
 SQLite by default, PostgreSQL by URL; the schema ships as Alembic migrations inside the
 package and is applied with :meth:`OperationalDatabase.upgrade`.
 
@@ -17,6 +18,7 @@ from shelfwise.ops._database import OperationalDatabase
 from shelfwise.ops._models import (
     AuditEntry,
     BacktestResult,
+    DecisionRecord,
     DriftCheck,
     Experiment,
     JobRun,
@@ -32,6 +34,7 @@ __all__ = [
     "AuditEntry",
     "BacktestResult",
     "Base",
+    "DecisionRecord",
     "DriftCheck",
     "Experiment",
     "JobRun",

@@ -257,6 +257,27 @@ class AuditEntry(OperationalRecord):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class DecisionRecord(OperationalRecord):
+    """One served decision: who, which variant and model version, what was shown with its
+    scores and sources, and what the rules removed and why (``details``)."""
+
+    __tablename__ = "decision_log"
+    __table_args__ = (
+        sa.Index("ix_decision_log_at", "tenant", "at"),
+        sa.Index("ix_decision_log_request", "tenant", "request_id"),
+        sa.Index("ix_decision_log_person", "tenant", "person_id", "at"),
+    )
+
+    at: Mapped[datetime] = mapped_column(default=utc_now)
+    request_id: Mapped[str] = mapped_column(sa.String(64))
+    person_id: Mapped[str] = mapped_column(sa.String(255))
+    variant: Mapped[str] = mapped_column(sa.String(64))
+    model_version: Mapped[str | None] = mapped_column(_VERSION)
+    fallback: Mapped[str | None] = mapped_column(sa.String(32))
+    cached: Mapped[bool]
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
 class JobRun(OperationalRecord):
     """One run of a scheduled job (a pipeline, a retraining, a drift sweep)."""
 

@@ -83,6 +83,7 @@ class AlertType(StrEnum):
     EXPERIMENT_COMPLETE = "experiment_complete"
     NEW_DATA_SOURCE_READY = "new_data_source_ready"
     SHADOW_TEST_COMPLETE = "shadow_test_complete"
+    SERVING_DEGRADED = "serving_degraded"
 
 
 class AlertSeverity(StrEnum):

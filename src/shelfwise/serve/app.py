@@ -63,6 +63,12 @@ class Metrics:
             ["tenant", "stage"],
             registry=self.registry,
         )
+        self.audit = Counter(
+            "shelfwise_audit_records_total",
+            "Decision audit records by tenant and outcome (written, dropped, failed).",
+            ["tenant", "outcome"],
+            registry=self.registry,
+        )
         self.events = Counter(
             "shelfwise_events_total",
             "Events accepted, by tenant.",
@@ -136,6 +142,10 @@ def _health() -> APIRouter:
                 _set_counter(metrics.faults.labels(name, stage), count)
             for stage, count in runtime.answers.items():
                 _set_counter(metrics.decisions.labels(name, stage), count)
+            if runtime.audit is not None:
+                for outcome in ("written", "dropped", "failed"):
+                    count = getattr(runtime.audit, outcome)
+                    _set_counter(metrics.audit.labels(name, outcome), count)
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router

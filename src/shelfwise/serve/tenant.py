@@ -41,6 +41,7 @@ from shelfwise.recommend.generators import popularity_order
 from shelfwise.recommend.overrides import Overrides
 from shelfwise.recommend.rules import RulePolicy
 from shelfwise.recommend.two_stage import TwoStageRecommender
+from shelfwise.serve.audit import DecisionAudit
 from shelfwise.serve.cache import CacheUnavailable, ResponseCache
 from shelfwise.serve.routing import Canary, Experiment
 from shelfwise.serve.schemas import Event, RecommendationRequest
@@ -74,6 +75,7 @@ class TenantRuntime:
         store: FeatureStore | None = None,
         policy: RulePolicy | None = None,
         deadline_seconds: float = 0.5,
+        audit: DecisionAudit | None = None,
     ) -> None:
         self.name = name
         self.catalogue = catalogue
@@ -81,6 +83,7 @@ class TenantRuntime:
         self.store = store
         self.policy = policy or RulePolicy()
         self.deadline_seconds = deadline_seconds
+        self.audit = audit
         self.faults: Counter[str] = Counter()
         self.answers: Counter[str] = Counter()
         self._last_good: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
@@ -121,10 +124,10 @@ class TenantRuntime:
         cached = self._cached(key)
         if cached is not None:
             self.answers["cache"] += 1
-            return {**cached, "request_id": request_id, "cached": True}
+            return self._audited({**cached, "request_id": request_id, "cached": True}, [])
         subject = request.subject
         started = time.perf_counter()
-        items, fault = self._from_model(served, request)
+        items, removed, fault = self._from_model(served, request)
         stage: str | None = None
         if served.variant == "canary" and self.canary is not None:
             self.canary.observe(fault is None, time.perf_counter() - started)
@@ -153,17 +156,24 @@ class TenantRuntime:
                 while len(self._last_good) > LAST_GOOD_PERSONS:
                     self._last_good.popitem(last=False)
             self._store(key, subject, body)
+        return self._audited(body, removed)
+
+    def _audited(self, body: dict[str, Any], removed: list[dict[str, Any]]) -> dict[str, Any]:
+        if self.audit is not None and not self.audit.submit(body, removed):
+            self.faults["audit_queue_full"] += 1
         return body
 
     def _from_model(
         self, served: Served, request: RecommendationRequest
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        """The model's items and the fault that stopped it (None: it answered)."""
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]:
+        """The model's items, what its rules removed, and the fault that stopped it (None: it
+        answered)."""
         fault = "model_missing"
         if served.model is not None:
             future = self._pool.submit(self._decide, served.model, request)
             try:
-                return future.result(timeout=self.deadline_seconds), None
+                items, removed = future.result(timeout=self.deadline_seconds)
+                return items, removed, None
             except FutureTimeout:
                 fault = "model_deadline"
                 log.warning(
@@ -176,11 +186,11 @@ class TenantRuntime:
                 fault = "model_error"
                 log.exception("tenant %s: %s failed; falling back", self.name, served.variant)
         self.faults[fault] += 1
-        return [], fault
+        return [], [], fault
 
     def _decide(
         self, model: TwoStageRecommender, request: RecommendationRequest
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         context = request.context
         subject = request.subject
         contexts = {
@@ -199,8 +209,11 @@ class TenantRuntime:
             overrides=Overrides(blocks=blocks) if blocks else None,
             contexts=contexts,
         )
-        frame = decision.recommendations
-        return _without(_items(frame), request)[: request.k]
+        removed = [
+            {"sku": str(sku), "rule": str(rule)}
+            for sku, rule in zip(decision.removed["sku"], decision.removed["rule"], strict=True)
+        ]
+        return _without(_items(decision.recommendations), request)[: request.k], removed
 
     def _from_segment(self, served: Served, request: RecommendationRequest) -> list[dict[str, Any]]:
         segment = request.context.segment
@@ -293,6 +306,8 @@ class TenantRuntime:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.audit is not None:
+            self.audit.close()
 
 
 def _cache_key(request: RecommendationRequest, served: Served) -> str:

@@ -4,7 +4,8 @@ One workspace is one tenant (``default``). At start the recommender's champion i
 the registry (an artefact that cannot be read leaves the tenant serving popularity, not
 ready, and says why in the log); the catalogue comes from the ``products`` table with the
 latest inventory snapshot per store; an in-process online store is materialised from the
-offline states (a Redis one is used as the feature stage left it).
+offline states (a Redis one is used as the feature stage left it); decisions are audited
+into the operational database's ``decision_log``.
 
 API keys are read from ``api_keys_file``; when the workspace has none, one admin key is made
 for the ``default`` tenant and written to ``<workspace>/api_keys.json`` (readable by its owner
@@ -23,6 +24,7 @@ from shelfwise.recommend.catalogue import Catalogue
 from shelfwise.recommend.stage import MODEL_NAME
 from shelfwise.recommend.store_features import store_features
 from shelfwise.recommend.two_stage import TwoStageRecommender
+from shelfwise.serve.audit import DecisionAudit
 from shelfwise.serve.auth import KeyRing
 from shelfwise.serve.cache import open_cache
 from shelfwise.serve.tenant import TenantRuntime
@@ -57,7 +59,11 @@ def tenant_from_workspace(workspace: Workspace, name: str = TENANT) -> TenantRun
             )
             version = None
     cache = open_cache(settings.cache_url, name)
-    return TenantRuntime(name, catalogue, cache, model=model, version=version, store=store)
+    workspace.operational.upgrade()
+    audit = DecisionAudit(workspace.operational, name)
+    return TenantRuntime(
+        name, catalogue, cache, model=model, version=version, store=store, audit=audit
+    )
 
 
 def keyring_of(workspace: Workspace) -> tuple[KeyRing, str | None]:

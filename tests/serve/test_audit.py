@@ -1,0 +1,106 @@
+"""The decision audit: batched writes off the request path, on SQLite and PostgreSQL; a full
+queue is counted and alerted; a database that fails is too."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from shelfwise.ops import DecisionRecord, MLAlert, OperationalDatabase
+from shelfwise.serve.app import create_app
+from shelfwise.serve.audit import DecisionAudit
+from shelfwise.serve.auth import KeyRing
+from shelfwise.serve.tenant import TenantRuntime
+
+
+def _body(n: int) -> dict[str, Any]:
+    return {
+        "request_id": f"r{n}",
+        "person_id": "p00",
+        "variant": "champion",
+        "model_version": "1",
+        "fallback": None,
+        "cached": False,
+        "items": [
+            {"sku": "s00", "rank": 1, "score": 0.5, "source": "buy_again", "explanation": "x"}
+        ],
+    }
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> OperationalDatabase:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'operational.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    database = OperationalDatabase(url)
+    database.upgrade()
+    return database
+
+
+def test_every_request_is_audited_with_what_it_showed(
+    runtimes: dict[str, TenantRuntime],
+    keyring: KeyRing,
+    as_: Callable[[str], dict[str, str]],
+    database: OperationalDatabase,
+) -> None:
+    runtime = runtimes["a"]
+    runtime.audit = DecisionAudit(database, "a", interval_seconds=0.01)
+    with TestClient(create_app(runtimes, keyring)) as client:
+        ask = {"person_id": "p00", "k": 4}
+        bodies = [
+            client.post("/api/v1/recommendations", json=ask, headers=as_("a_reader")).json()
+            for _ in range(3)
+        ]
+        runtime.audit.flush()
+        metrics = client.get("/metrics").text
+    with database.session() as session:
+        rows = session.scalars(sa.select(DecisionRecord).order_by(DecisionRecord.id)).all()
+    assert [r.request_id for r in rows] == [b["request_id"] for b in bodies]
+    assert [r.cached for r in rows] == [False, True, True]
+    assert rows[0].details["items"] == [
+        {k: item[k] for k in ("sku", "rank", "score", "source")} for item in bodies[0]["items"]
+    ]
+    assert rows[0].model_version == "1"
+    assert rows[0].variant == "champion"
+    assert rows[0].tenant == "a"
+    assert 'shelfwise_audit_records_total{outcome="written",tenant="a"} 3.0' in metrics
+    runtime.audit.close()
+
+
+def test_a_full_queue_is_counted_and_alerted(tmp_path: Path) -> None:
+    database = OperationalDatabase(f"sqlite:///{tmp_path / 'operational.db'}")
+    database.upgrade()
+    audit = DecisionAudit(database, "a", capacity=2, batch=1)
+    release = threading.Event()
+    write = audit._write
+    audit._write = lambda records: (release.wait(5), write(records))  # type: ignore[method-assign]
+    accepted = [audit.submit(_body(n), []) for n in range(6)]
+    assert accepted.count(False) >= 3  # one held by the writer, two queued, the rest dropped
+    assert audit.dropped == accepted.count(False)
+    release.set()
+    audit.close()
+    assert audit.written == accepted.count(True)
+    with database.session() as session:
+        alerts = session.scalars(sa.select(MLAlert)).all()
+    assert len(alerts) == 1  # one alert per minute, not one per dropped record
+    assert alerts[0].alert_type == "serving_degraded"
+    assert "queue is full" in alerts[0].message
+
+
+def test_a_database_that_fails_is_counted_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = OperationalDatabase(f"sqlite:///{tmp_path / 'never-migrated.db'}")
+    audit = DecisionAudit(database, "a", interval_seconds=0.01)
+    assert audit.submit(_body(1), [])
+    audit.close()
+    assert audit.failed == 1
+    assert audit.written == 0
+    assert "could not be written" in caplog.text
