@@ -78,6 +78,9 @@ class Settings(BaseSettings):
         default="memory://", description="memory:// or redis://host:port/db"
     )
     cache_url: str = Field(default="memory://", description="memory:// or redis://host:port/db")
+    tracing: Literal["none", "console"] = Field(
+        default="none", description="OpenTelemetry spans of each decision: none, or console"
+    )
     api_keys_file: Path | None = Field(
         default=None,
         description="JSON list of API keys (key, tenant, roles); default "

@@ -307,7 +307,9 @@ def _serve(ws: Any, host: str, port: int) -> None:
 
     from shelfwise.serve.app import create_app
     from shelfwise.serve.workspace import keyring_of, tenant_from_workspace
+    from shelfwise.tracing import configure
 
+    configure(ws.settings.tracing)
     with console.status("loading the champion, the catalogue and the online features"):
         tenant = tenant_from_workspace(ws)
         keys, made = keyring_of(ws)

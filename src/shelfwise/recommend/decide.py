@@ -20,6 +20,7 @@ from shelfwise.recommend.cold_start import Context, cold_candidates
 from shelfwise.recommend.overrides import Overrides
 from shelfwise.recommend.rules import Basket, RulePolicy, apply_rules
 from shelfwise.recommend.two_stage import TwoStageRecommender
+from shelfwise.tracing import span
 
 DEPTH_FACTOR = 5
 MIN_DEPTH = 100
@@ -58,7 +59,8 @@ def decide(
     # whole catalogue has been offered.
     while pending:
         ranked = _ranked(model, pending, depth, contexts or {}, catalogue)
-        result = apply_rules(ranked, catalogue, policy, k=k, basket=basket, overrides=overrides)
+        with span("rules", candidates=len(ranked)):
+            result = apply_rules(ranked, catalogue, policy, k=k, basket=basket, overrides=overrides)
         have = result.recommendations.groupby("person_id").size()
         short = [p for p in pending if have.get(p, 0) < k]
         final = short if depth >= len(model.items_) else []

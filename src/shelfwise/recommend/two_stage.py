@@ -49,6 +49,7 @@ from shelfwise.recommend.matrix import (
     top_k,
 )
 from shelfwise.recommend.ranker import Ranker, RankerSettings
+from shelfwise.tracing import span
 
 # rows (person_id, sku, as_of) -> the same rows' features, in the same order.
 FeatureProvider = Callable[[pd.DataFrame], pd.DataFrame]
@@ -393,9 +394,12 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         ranked = pd.DataFrame(columns=list(_RANKED))
         if len(known):
             as_of = pd.Timestamp(self.latest_day_ * SECONDS_PER_DAY, unit="s", tz="UTC")
-            candidates = self._restrict(self.stage_.generate(known, self.latest_day_))
-            frame = self._feature_frame(candidates, self.users_, self.items_, as_of)
-            frame["score"] = self.ranker_.predict(frame)
+            with span("retrieval", persons=len(known)):
+                candidates = self._restrict(self.stage_.generate(known, self.latest_day_))
+            with span("features", candidates=len(candidates)):
+                frame = self._feature_frame(candidates, self.users_, self.items_, as_of)
+            with span("ranking", candidates=len(frame)):
+                frame["score"] = self.ranker_.predict(frame)
             frame["bought_before"] = frame["buy_again_days"] > 0
             frame["repurchase_days"] = frame["buy_again_cycle"]
             anchor = frame["anchor"].to_numpy()

@@ -45,6 +45,7 @@ from shelfwise.serve.audit import DecisionAudit
 from shelfwise.serve.cache import CacheUnavailable, ResponseCache
 from shelfwise.serve.routing import Canary, Experiment
 from shelfwise.serve.schemas import Event, RecommendationRequest
+from shelfwise.tracing import carried, span
 
 log = logging.getLogger("shelfwise.serve")
 LAST_GOOD_PERSONS = 100_000
@@ -119,6 +120,13 @@ class TenantRuntime:
 
     # Decisions.
     def recommend(self, request: RecommendationRequest, request_id: str) -> dict[str, Any]:
+        with span("recommend", tenant=self.name, request_id=request_id) as current:
+            body = self._recommend(request, request_id)
+            current.set_attribute("variant", body["variant"])
+            current.set_attribute("fallback", body["fallback"] or "")
+            return body
+
+    def _recommend(self, request: RecommendationRequest, request_id: str) -> dict[str, Any]:
         served = self.route(request)
         key = _cache_key(request, served)
         cached = self._cached(key)
@@ -170,7 +178,7 @@ class TenantRuntime:
         answered)."""
         fault = "model_missing"
         if served.model is not None:
-            future = self._pool.submit(self._decide, served.model, request)
+            future = self._pool.submit(carried(self._decide), served.model, request)
             try:
                 items, removed = future.result(timeout=self.deadline_seconds)
                 return items, removed, None
@@ -259,7 +267,8 @@ class TenantRuntime:
     # The cache, which may fail without failing a request.
     def _cached(self, key: str) -> dict[str, Any] | None:
         try:
-            return self.cache.get(key)
+            with span("cache.get"):
+                return self.cache.get(key)
         except CacheUnavailable:
             self.faults["cache"] += 1
             log.warning("tenant %s: the cache is unavailable; answering without it", self.name)
@@ -267,7 +276,8 @@ class TenantRuntime:
 
     def _store(self, key: str, subject: str, body: dict[str, Any]) -> None:
         try:
-            self.cache.put(key, subject, body)
+            with span("cache.put"):
+                self.cache.put(key, subject, body)
         except CacheUnavailable:
             self.faults["cache"] += 1
 
