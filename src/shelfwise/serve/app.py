@@ -22,6 +22,8 @@ from shelfwise import __version__
 from shelfwise.serve.auth import KeyRing, Principal, requires
 from shelfwise.serve.schemas import (
     MAX_BATCH,
+    CatalogueChange,
+    ChangesApplied,
     Event,
     EventsAccepted,
     RecommendationRequest,
@@ -195,5 +197,15 @@ def _events() -> APIRouter:
         accepted = runtime.ingest(batch)
         request.app.state.metrics.events.labels(runtime.name).inc(len(batch))
         return accepted
+
+    @router.post("/catalogue/changes", response_model=ChangesApplied)
+    def catalogue_changes(
+        request: Request,
+        principal: Annotated[Principal, Depends(requires("writer"))],
+        changes: Annotated[list[CatalogueChange], Body(max_length=MAX_BATCH)],
+    ) -> dict[str, Any]:
+        """Stock levels and prices, applied to the rules before this call returns: once it
+        has, no decision shows an item it made out of stock."""
+        return _tenant(request, principal).apply_changes(changes)
 
     return router

@@ -111,3 +111,27 @@ class EventsAccepted(BaseModel):
     persons: int
     cache_entries_dropped: int
     seconds: float
+
+
+class CatalogueChange(Strict):
+    """A stock level (for one store, or the chain's total without ``store_id``) and/or a
+    price (and cost) of one sku; ``at`` lets a late stock report be ignored."""
+
+    sku: str = Field(min_length=1, max_length=128)
+    on_hand: float | None = Field(default=None, ge=0)
+    store_id: str | None = Id
+    price: float | None = Field(default=None, ge=0)
+    cost: float | None = Field(default=None, ge=0)
+    at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> CatalogueChange:
+        if self.on_hand is None and self.price is None:
+            raise ValueError("a change needs on_hand or price")
+        return self
+
+
+class ChangesApplied(BaseModel):
+    applied: int
+    stale: int = Field(description="stock reports older than what the service already knew")
+    unknown_skus: list[str]

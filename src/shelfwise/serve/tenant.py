@@ -44,7 +44,7 @@ from shelfwise.recommend.two_stage import TwoStageRecommender
 from shelfwise.serve.audit import DecisionAudit
 from shelfwise.serve.cache import CacheUnavailable, ResponseCache
 from shelfwise.serve.routing import Canary, Experiment
-from shelfwise.serve.schemas import Event, RecommendationRequest
+from shelfwise.serve.schemas import CatalogueChange, Event, RecommendationRequest
 from shelfwise.tracing import carried, span
 
 log = logging.getLogger("shelfwise.serve")
@@ -130,6 +130,9 @@ class TenantRuntime:
         served = self.route(request)
         key = _cache_key(request, served)
         cached = self._cached(key)
+        if cached is not None and not self._in_stock(cached["items"]):
+            self.faults["cache_stale"] += 1  # an item went out of stock since: decide again
+            cached = None
         if cached is not None:
             self.answers["cache"] += 1
             return self._audited({**cached, "request_id": request_id, "cached": True}, [])
@@ -142,7 +145,8 @@ class TenantRuntime:
         if not items:
             with self._lock:
                 items, stage = list(self._last_good.get(subject, [])), "last_good"
-            items = _without(items, request)[: request.k]
+            kept = [item for item in items if self._in_stock([item])]
+            items = _without(kept, request)[: request.k]
         if not items:
             items, stage = self._from_segment(served, request), "segment_popularity"
         if not items:
@@ -222,6 +226,11 @@ class TenantRuntime:
             for sku, rule in zip(decision.removed["sku"], decision.removed["rule"], strict=True)
         ]
         return _without(_items(decision.recommendations), request)[: request.k], removed
+
+    def _in_stock(self, items: list[dict[str, Any]]) -> bool:
+        """No item known to be out of stock now (a stock event may have come since)."""
+        on_hand = self.catalogue.facts([item["sku"] for item in items])["on_hand"]
+        return not bool((on_hand.to_numpy(dtype=float) <= 0).any())
 
     def _from_segment(self, served: Served, request: RecommendationRequest) -> list[dict[str, Any]]:
         segment = request.context.segment
@@ -313,6 +322,27 @@ class TenantRuntime:
             "cache_entries_dropped": dropped,
             "seconds": float(report.get("seconds", 0.0)),
         }
+
+    # Stock and prices.
+    def apply_changes(self, changes: list[CatalogueChange]) -> dict[str, Any]:
+        """Stock and price changes into the catalogue the rules read, at once: the next
+        decision sees them, and a cached one showing an item now out of stock is not served."""
+        applied, stale, unknown = 0, 0, []
+        for change in changes:
+            try:
+                if change.on_hand is not None:
+                    moment = None if change.at is None else pd.Timestamp(change.at)
+                    if not self.catalogue.update_stock(
+                        change.sku, change.on_hand, store_id=change.store_id, at=moment
+                    ):
+                        stale += 1
+                        continue
+                if change.price is not None:
+                    self.catalogue.update_price(change.sku, change.price, cost=change.cost)
+                applied += 1
+            except KeyError:
+                unknown.append(change.sku)
+        return {"applied": applied, "stale": stale, "unknown_skus": unknown}
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
