@@ -21,6 +21,7 @@ KEYS = {
     "a_writer": "a-writer-key-0123456789",
     "b_reader": "b-reader-key-0123456789",
     "c_admin": "c-admin-key-01234567890",
+    "a_reviewer": "a-reviewer-key-012345678",
 }
 
 
@@ -64,6 +65,7 @@ def keyring() -> KeyRing:
             {"key": KEYS["a_writer"], "tenant": "a", "roles": ["reader", "writer"]},
             {"key": KEYS["b_reader"], "tenant": "b", "roles": ["reader"]},
             {"key": KEYS["c_admin"], "tenant": "c", "roles": ["admin"]},
+            {"key": KEYS["a_reviewer"], "tenant": "a", "roles": ["reviewer"]},
         ]
     )
 

@@ -26,6 +26,7 @@ from shelfwise.serve.schemas import (
     ChangesApplied,
     Event,
     EventsAccepted,
+    FeedbackReport,
     RecommendationRequest,
     RecommendationResponse,
 )
@@ -69,6 +70,12 @@ class Metrics:
             "shelfwise_audit_records_total",
             "Decision audit records by tenant and outcome (written, dropped, failed).",
             ["tenant", "outcome"],
+            registry=self.registry,
+        )
+        self.feedback = Counter(
+            "shelfwise_feedback_total",
+            "Decisions, items shown and attributed outcomes, by variant, model and segment.",
+            ["tenant", "variant", "model_version", "segment", "measure"],
             registry=self.registry,
         )
         self.events = Counter(
@@ -144,6 +151,17 @@ def _health() -> APIRouter:
                 _set_counter(metrics.faults.labels(name, stage), count)
             for stage, count in runtime.answers.items():
                 _set_counter(metrics.decisions.labels(name, stage), count)
+            for row in runtime.feedback.report():
+                labels = (name, row["variant"], row["model_version"], row["segment"])
+                for measure in (
+                    "decisions",
+                    "items_shown",
+                    "clicks",
+                    "add_to_carts",
+                    "purchases",
+                    "revenue",
+                ):
+                    _set_counter(metrics.feedback.labels(*labels, measure), row[measure])
             if runtime.audit is not None:
                 for outcome in ("written", "dropped", "failed"):
                     count = getattr(runtime.audit, outcome)
@@ -197,6 +215,15 @@ def _events() -> APIRouter:
         accepted = runtime.ingest(batch)
         request.app.state.metrics.events.labels(runtime.name).inc(len(batch))
         return accepted
+
+    @router.get("/feedback", response_model=FeedbackReport)
+    def feedback(
+        request: Request, principal: Annotated[Principal, Depends(requires("reviewer"))]
+    ) -> dict[str, Any]:
+        """Click-through, conversion and revenue per decision, per variant, model version and
+        segment, from the outcomes attributed to the decisions that showed the items."""
+        runtime = _tenant(request, principal)
+        return {"rows": runtime.feedback.report(), "unattributed": runtime.feedback.unattributed}
 
     @router.post("/catalogue/changes", response_model=ChangesApplied)
     def catalogue_changes(

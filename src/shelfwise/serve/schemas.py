@@ -98,6 +98,12 @@ class Event(Strict):
     order_id: str | None = Id
     device: str | None = Field(default=None, max_length=64)
     page: str | None = Field(default=None, max_length=64)
+    request_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="the decision that showed the item, for attribution (else the person's "
+        "latest decision within the attribution window that showed it)",
+    )
 
     @model_validator(mode="after")
     def _someone(self) -> Event:
@@ -135,3 +141,23 @@ class ChangesApplied(BaseModel):
     applied: int
     stale: int = Field(description="stock reports older than what the service already knew")
     unknown_skus: list[str]
+
+
+class FeedbackRow(BaseModel):
+    variant: str
+    model_version: str
+    segment: str
+    decisions: int
+    items_shown: int
+    clicks: int
+    add_to_carts: int
+    purchases: int
+    revenue: float
+    click_through: float
+    conversion: float
+    revenue_per_decision: float
+
+
+class FeedbackReport(BaseModel):
+    rows: list[FeedbackRow]
+    unattributed: int

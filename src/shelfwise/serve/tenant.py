@@ -43,6 +43,7 @@ from shelfwise.recommend.rules import RulePolicy
 from shelfwise.recommend.two_stage import TwoStageRecommender
 from shelfwise.serve.audit import DecisionAudit
 from shelfwise.serve.cache import CacheUnavailable, ResponseCache
+from shelfwise.serve.feedback import Attribution
 from shelfwise.serve.routing import Canary, Experiment
 from shelfwise.serve.schemas import CatalogueChange, Event, RecommendationRequest
 from shelfwise.tracing import carried, span
@@ -85,6 +86,7 @@ class TenantRuntime:
         self.policy = policy or RulePolicy()
         self.deadline_seconds = deadline_seconds
         self.audit = audit
+        self.feedback = Attribution()
         self.faults: Counter[str] = Counter()
         self.answers: Counter[str] = Counter()
         self._last_good: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
@@ -122,6 +124,7 @@ class TenantRuntime:
     def recommend(self, request: RecommendationRequest, request_id: str) -> dict[str, Any]:
         with span("recommend", tenant=self.name, request_id=request_id) as current:
             body = self._recommend(request, request_id)
+            self.feedback.served(body, request.context.segment)
             current.set_attribute("variant", body["variant"])
             current.set_attribute("fallback", body["fallback"] or "")
             return body
@@ -307,6 +310,8 @@ class TenantRuntime:
                 "page": [e.page for e in events],
             }
         )
+        for event in events:
+            self.feedback.observe(event)
         report: dict[str, Any] = {"rows": len(rows), "seconds": 0.0}
         if self.store is not None:
             report = self.store.ingest(rows)

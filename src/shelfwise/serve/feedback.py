@@ -1,0 +1,125 @@
+"""Feedback: clicks, carts and purchases attributed to the decision that showed the item.
+
+Each decision served is remembered (a bounded window of recent ones): its request id, the
+person, variant, model version, segment and skus shown. A later ``click``, ``add_to_cart`` or
+``purchase`` event of a shown sku is attributed to that decision, named by the event's
+``request_id``, or else the person's latest decision within ``window_seconds`` that showed the
+sku. Totals are kept per (variant, model version, segment): decisions, items shown, and the
+attributed clicks, carts, purchases and revenue, from which click-through, conversion and
+revenue per decision follow.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from shelfwise.serve.schemas import Event
+
+OUTCOMES = ("click", "add_to_cart", "purchase")
+DEFAULT_WINDOW_SECONDS = 1800.0
+REMEMBERED = 200_000
+
+
+@dataclass(frozen=True)
+class Shown:
+    request_id: str
+    subject: str
+    key: tuple[str, str, str]  # variant, model version, segment
+    skus: frozenset[str]
+    at: float
+
+
+@dataclass
+class Totals:
+    decisions: int = 0
+    items: int = 0
+    outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    revenue: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        rate = self.decisions or 1
+        return {
+            "decisions": self.decisions,
+            "items_shown": self.items,
+            **{f"{name}s": count for name, count in self.outcomes.items()},
+            "revenue": round(self.revenue, 2),
+            "click_through": round(self.outcomes["click"] / (self.items or 1), 4),
+            "conversion": round(self.outcomes["purchase"] / rate, 4),
+            "revenue_per_decision": round(self.revenue / rate, 4),
+        }
+
+
+class Attribution:
+    """Recent decisions and the outcomes attributed to them, per variant, version, segment."""
+
+    def __init__(self, window_seconds: float = DEFAULT_WINDOW_SECONDS) -> None:
+        self.window = window_seconds
+        self.totals: defaultdict[tuple[str, str, str], Totals] = defaultdict(Totals)
+        self.unattributed = 0
+        self._by_request: OrderedDict[str, Shown] = OrderedDict()
+        self._by_subject: dict[str, list[Shown]] = {}
+        self._lock = threading.Lock()
+
+    def served(self, body: dict[str, Any], segment: str | None) -> None:
+        """Remember a decision as it is answered."""
+        shown = Shown(
+            request_id=body["request_id"],
+            subject=body["person_id"],
+            key=(body["variant"], str(body["model_version"]), segment or "unknown"),
+            skus=frozenset(item["sku"] for item in body["items"]),
+            at=time.monotonic(),
+        )
+        with self._lock:
+            totals = self.totals[shown.key]
+            totals.decisions += 1
+            totals.items += len(shown.skus)
+            self._by_request[shown.request_id] = shown
+            recent = self._by_subject.setdefault(shown.subject, [])
+            recent.append(shown)
+            del recent[:-20]  # a person's last 20 decisions are enough to find the one
+            while len(self._by_request) > REMEMBERED:
+                _, old = self._by_request.popitem(last=False)
+                kept = [s for s in self._by_subject.get(old.subject, []) if s is not old]
+                if kept:
+                    self._by_subject[old.subject] = kept
+                else:
+                    self._by_subject.pop(old.subject, None)
+
+    def observe(self, event: Event, request_id: str | None = None) -> bool:
+        """Attribute one event; True when a decision that showed its sku was found."""
+        if event.kind not in OUTCOMES or event.sku is None:
+            return False
+        subject = event.person_id or f"session:{event.session_id}"
+        with self._lock:
+            shown = self._find(subject, event.sku, request_id or event.request_id)
+            if shown is None:
+                self.unattributed += 1
+                return False
+            totals = self.totals[shown.key]
+            totals.outcomes[event.kind] += 1
+            if event.kind == "purchase":
+                totals.revenue += (event.price or 0.0) * event.quantity
+            return True
+
+    def _find(self, subject: str, sku: str, request_id: str | None) -> Shown | None:
+        if request_id is not None:
+            shown = self._by_request.get(request_id)
+            return shown if shown is not None and sku in shown.skus else None
+        now = time.monotonic()
+        for shown in reversed(self._by_subject.get(subject, [])):
+            if now - shown.at > self.window:
+                return None
+            if sku in shown.skus:
+                return shown
+        return None
+
+    def report(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                {"variant": v, "model_version": m, "segment": s, **totals.as_dict()}
+                for (v, m, s), totals in sorted(self.totals.items())
+            ]

@@ -1,0 +1,68 @@
+"""Clicks, carts and purchases attributed to the decisions that showed the items."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from shelfwise.recommend.two_stage import TwoStageRecommender
+from shelfwise.serve.routing import Arm, Experiment
+from shelfwise.serve.tenant import TenantRuntime
+
+NOW = "2024-04-25T10:00:00Z"
+
+
+def test_outcomes_count_for_the_variant_that_showed_the_item(
+    client: TestClient,
+    runtimes: dict[str, TenantRuntime],
+    tenant_models: dict[str, TwoStageRecommender],
+    as_: Callable[[str], dict[str, str]],
+) -> None:
+    model = tenant_models["a"]
+    runtime = runtimes["a"]
+    runtime.experiment = Experiment(
+        "ab", (Arm("control", model, "1", 0.5), Arm("b", model, "1", 0.5))
+    )
+    headers = as_("a_writer")
+
+    def show(person: str) -> Any:
+        body = {"person_id": person, "k": 3, "context": {"segment": "loyal"}}
+        return client.post("/api/v1/recommendations", json=body, headers=headers).json()
+
+    decisions = {p: show(p) for p in ("p00", "p01", "p02", "p03")}
+    first = decisions["p00"]
+    shown = first["items"][0]["sku"]
+    events = [
+        # by request id
+        {"kind": "click", "person_id": "p00", "sku": shown, "occurred_at": NOW,
+         "request_id": first["request_id"]},
+        # by the attribution window: p00's latest decision showed it
+        {"kind": "purchase", "person_id": "p00", "sku": shown, "occurred_at": NOW,
+         "price": 2.5, "quantity": 2},
+        # a sku no decision showed: not attributed
+        {"kind": "click", "person_id": "p00", "sku": "never-shown", "occurred_at": NOW},
+        # a view is not an outcome
+        {"kind": "view", "person_id": "p01", "sku": shown, "occurred_at": NOW},
+    ]  # fmt: skip
+    assert client.post("/api/v1/events", json=events, headers=headers).status_code == 200
+    report = client.get("/api/v1/feedback", headers=as_("c_admin"))
+    assert report.status_code == 404  # tenant c serves nothing
+    assert client.get("/api/v1/feedback", headers=as_("a_writer")).status_code == 403
+    api = client.get("/api/v1/feedback", headers=as_("a_reviewer")).json()
+    runtime_report = runtime.feedback.report()
+    assert api == {"rows": runtime_report, "unattributed": 1}
+    assert sum(r["decisions"] for r in runtime_report) == 4
+    assert runtime.feedback.unattributed == 1
+    mine = next(r for r in runtime_report if r["variant"] == first["variant"])
+    assert mine["segment"] == "loyal"
+    assert mine["clicks"] == 1
+    assert mine["purchases"] == 1
+    assert mine["revenue"] == 5.0
+    assert mine["click_through"] == round(1 / mine["items_shown"], 4)
+    others = [r for r in runtime_report if r["variant"] != first["variant"]]
+    assert all(r["clicks"] == 0 and r["purchases"] == 0 for r in others)
+    metrics = client.get("/metrics").text
+    assert "shelfwise_feedback_total{" in metrics
+    assert 'measure="revenue"' in metrics
