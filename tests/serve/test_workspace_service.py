@@ -16,7 +16,8 @@ import uvicorn
 from shelfwise.recommend.stage import purchase_log, train_recommender
 from shelfwise.recommend.two_stage import RecommenderSettings
 from shelfwise.serve.app import create_app
-from shelfwise.serve.workspace import keyring_of, tenant_from_workspace
+from shelfwise.serve.tenant import TenantRuntime
+from shelfwise.serve.workspace import ChampionWatcher, keyring_of, tenant_from_workspace
 from shelfwise.workspace import Workspace
 
 SMALL = RecommenderSettings(label_days=21.0, ranker_trees=30, ranker_leaves=7, label_windows=1)
@@ -29,8 +30,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served(shop_workspace: Workspace) -> Iterator[tuple[str, str]]:
-    """(base URL, admin key) of a uvicorn server over the shop's workspace."""
+def served(shop_workspace: Workspace) -> Iterator[tuple[str, str, TenantRuntime]]:
+    """(base URL, admin key, tenant) of a uvicorn server over the shop's workspace."""
     train_recommender(shop_workspace, lambda _: None, SMALL)
     tenant = tenant_from_workspace(shop_workspace)
     keys, made = keyring_of(shop_workspace)
@@ -45,16 +46,16 @@ def served(shop_workspace: Workspace) -> Iterator[tuple[str, str]]:
         if server.started:
             break
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", made
+    yield f"http://127.0.0.1:{port}", made, tenant
     server.should_exit = True
     thread.join(timeout=10)
     tenant.close()
 
 
 def test_the_champion_answers_over_http_and_events_reach_the_online_store(
-    served: tuple[str, str], shop_workspace: Workspace
+    served: tuple[str, str, TenantRuntime], shop_workspace: Workspace
 ) -> None:
-    base, key = served
+    base, key, _ = served
     person = str(purchase_log(shop_workspace)["person_id"].iloc[-1])
     headers = {"X-API-Key": key}
     with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
@@ -77,6 +78,26 @@ def test_the_champion_answers_over_http_and_events_reach_the_online_store(
     keys = json.loads((shop_workspace.settings.workspace / "api_keys.json").read_text())
     assert keys[0]["roles"] == ["admin"]
     assert keyring_of(shop_workspace)[1] is None
+
+
+def test_a_new_champion_is_swapped_in_without_a_restart(
+    served: tuple[str, str, TenantRuntime], shop_workspace: Workspace
+) -> None:
+    base, key, tenant = served
+    watcher = ChampionWatcher(shop_workspace, tenant)
+    assert not watcher.check()  # nothing moved
+    tracker = shop_workspace.tracker
+    model = tenant.served.model
+    assert model is not None
+    record = tracker.log_training(model, experiment="recommender")
+    version = tracker.register("recommender", record)
+    tracker.set_alias("recommender", "champion", version)
+    assert watcher.check()
+    person = str(purchase_log(shop_workspace)["person_id"].iloc[0])
+    with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as client:
+        body = client.post("/api/v1/recommendations", json={"person_id": person, "k": 3}).json()
+    assert body["model_version"] == version != "1"
+    assert body["fallback"] is None
 
 
 def test_a_champion_that_cannot_be_read_serves_popularity(shop_workspace: Workspace) -> None:

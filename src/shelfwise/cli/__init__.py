@@ -306,7 +306,7 @@ def _serve(ws: Any, host: str, port: int) -> None:
     import uvicorn
 
     from shelfwise.serve.app import create_app
-    from shelfwise.serve.workspace import keyring_of, tenant_from_workspace
+    from shelfwise.serve.workspace import ChampionWatcher, keyring_of, tenant_from_workspace
     from shelfwise.tracing import configure
 
     configure(ws.settings.tracing)
@@ -336,11 +336,13 @@ def _serve(ws: Any, host: str, port: int) -> None:
         f'"{person}", "sku": "{tenant.catalogue.skus[0]}", '
         f'"occurred_at": "2026-01-01T12:00:00Z"}}\''
     )
+    watcher = ChampionWatcher(ws, tenant).start()  # a promotion is served without a restart
     try:
         uvicorn.run(
             create_app({tenant.name: tenant}, keys), host=host, port=port, log_level="warning"
         )
     finally:
+        watcher.stop()
         tenant.close()
         ws.close()
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import threading
 from pathlib import Path
 
 from shelfwise.features.store import FeatureStore
@@ -43,27 +44,75 @@ def tenant_from_workspace(workspace: Workspace, name: str = TENANT) -> TenantRun
     store = FeatureStore(workspace, online_url=settings.online_store_url)
     if store.online_url.startswith("memory://"):
         store.materialise()
-    model, version = None, workspace.tracker.get_alias_version(MODEL_NAME, "champion")
-    if version is None:
-        log.warning("no champion of %r is registered: serving popularity", MODEL_NAME)
-    else:
-        try:
-            loaded = workspace.tracker.load_estimator(f"models:/{MODEL_NAME}/{version}")
-            if not isinstance(loaded, TwoStageRecommender):
-                raise TypeError(f"the champion is a {type(loaded).__name__}")
-            loaded.features = store_features(store, online=True)
-            model = loaded
-        except Exception:
-            log.exception(
-                "the champion %s v%s cannot be loaded: serving popularity", MODEL_NAME, version
-            )
-            version = None
+    model, version = load_champion(workspace, store)
     cache = open_cache(settings.cache_url, name)
     workspace.operational.upgrade()
     audit = DecisionAudit(workspace.operational, name)
     return TenantRuntime(
         name, catalogue, cache, model=model, version=version, store=store, audit=audit
     )
+
+
+def load_champion(
+    workspace: Workspace, store: FeatureStore, version: str | None = None
+) -> tuple[TwoStageRecommender | None, str | None]:
+    """The recommender's champion (or ``version``) reading ``store`` online; (None, None)
+    when none is registered or its artefact cannot be read (logged)."""
+    version = version or workspace.tracker.get_alias_version(MODEL_NAME, "champion")
+    if version is None:
+        log.warning("no champion of %r is registered: serving popularity", MODEL_NAME)
+        return None, None
+    try:
+        loaded = workspace.tracker.load_estimator(f"models:/{MODEL_NAME}/{version}")
+        if not isinstance(loaded, TwoStageRecommender):
+            raise TypeError(f"the champion is a {type(loaded).__name__}")
+    except Exception:
+        log.exception("%s v%s cannot be loaded", MODEL_NAME, version)
+        return None, None
+    loaded.features = store_features(store, online=True)
+    return loaded, version
+
+
+class ChampionWatcher:
+    """Swaps the tenant's model when the registry's champion alias moves: checked every
+    ``interval_seconds`` on a thread of its own, loaded beside the serving model, swapped in
+    one assignment, so no request is dropped or sees two models. A new champion that cannot
+    be loaded leaves the old one serving (logged, counted in ``faults["model_load"]``)."""
+
+    def __init__(
+        self, workspace: Workspace, tenant: TenantRuntime, interval_seconds: float = 10.0
+    ) -> None:
+        self.workspace, self.tenant, self.interval = workspace, tenant, interval_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="champion-watch", daemon=True)
+
+    def start(self) -> ChampionWatcher:
+        self._thread.start()
+        return self
+
+    def check(self) -> bool:
+        """Look once; True when a new champion was swapped in."""
+        version = self.workspace.tracker.get_alias_version(MODEL_NAME, "champion")
+        if version is None or version == self.tenant.served.version:
+            return False
+        assert self.tenant.store is not None
+        model, loaded = load_champion(self.workspace, self.tenant.store, version)
+        if model is None:
+            self.tenant.faults["model_load"] += 1
+            return False
+        self.tenant.swap(model, loaded)
+        log.warning("tenant %s now serves %s v%s", self.tenant.name, MODEL_NAME, loaded)
+        return True
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.check()
+            except Exception:
+                log.exception("the champion watch failed; it will look again")
 
 
 def keyring_of(workspace: Workspace) -> tuple[KeyRing, str | None]:
