@@ -328,13 +328,15 @@ def _serve(ws: Any, host: str, port: int) -> None:
     console.print("try:")
     console.print(
         f"  curl -s -X POST {base}/api/v1/recommendations -H 'X-API-Key: {key}' "
-        f'-H \'Content-Type: application/json\' -d \'{{"person_id": "{person}", "k": 5}}\''
+        f'-H \'Content-Type: application/json\' -d \'{{"person_id": "{person}", "k": 5}}\'',
+        soft_wrap=True,  # one line, so that it pastes into a shell
     )
     console.print(
         f"  curl -s -X POST {base}/api/v1/events -H 'X-API-Key: {key}' "
         f'-H \'Content-Type: application/json\' -d \'{{"kind": "view", "person_id": '
         f'"{person}", "sku": "{tenant.catalogue.skus[0]}", '
-        f'"occurred_at": "2026-01-01T12:00:00Z"}}\''
+        f'"occurred_at": "2026-01-01T12:00:00Z"}}\'',
+        soft_wrap=True,  # one line, so that it pastes into a shell
     )
     watcher = ChampionWatcher(ws, tenant).start()  # a promotion is served without a restart
     try:
