@@ -95,11 +95,23 @@ class EaseRecommender(MatrixRecommender[EaseSettings]):
         history = self.binary_[rows]
         if self.method_ == "direct":
             return np.asarray(history @ self.weights_, dtype=np.float32)
-        gram = np.asarray((history @ self.binary_.T).todense())
-        projected = np.asarray((self.binary_.T @ (gram @ self.weights_).T).T)
+        columns = self._columns()
+        # float32 like the kernel: a float64 product would upcast the whole kernel each call.
+        gram = np.asarray((history @ columns).todense(), dtype=np.float32)
+        projected = np.asarray((columns @ (gram @ self.weights_).T).T)
         dense = history.toarray()
         scores: Scores = (dense - (dense - projected) * self.inverse_diagonal_).astype(np.float32)
         return scores
+
+    def _columns(self) -> sp.csr_matrix:
+        """The history transposed (skus x persons), stored by rows once: transposing on
+        every call converted the whole matrix again (10 ms a request on CJ)."""
+        cached = self.__dict__.get("_columns_of")
+        if cached is None or cached[0] is not self.binary_:  # refitted or restored since
+            cached = (self.binary_, sp.csr_matrix(self.binary_.T))
+            self.__dict__["_columns_of"] = cached
+        columns: sp.csr_matrix = cached[1]
+        return columns
 
     def _learned(self) -> tuple[LearnedArrays, dict[str, Any]]:
         arrays, state = super()._learned()
