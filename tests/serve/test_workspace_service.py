@@ -101,6 +101,7 @@ def test_a_new_champion_is_swapped_in_without_a_restart(
 
 
 def test_a_champion_that_cannot_be_read_serves_popularity(shop_workspace: Workspace) -> None:
+    train_recommender(shop_workspace, lambda _: None, SMALL)  # kept where already trained
     tracker = shop_workspace.tracker
     version = tracker.get_alias_version("recommender", "champion")
     assert version is not None
