@@ -59,7 +59,13 @@ def test_the_champion_answers_over_http_and_events_reach_the_online_store(
     person = str(purchase_log(shop_workspace)["person_id"].iloc[-1])
     headers = {"X-API-Key": key}
     with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-        assert client.get("/ready").json() == {"ready": True, "without_model": []}
+        ready = client.get("/ready").json()
+        assert ready["ready"] is True
+        assert ready["without_model"] == []
+        facts = ready["models"]["default"]
+        assert facts["version"] == "1"
+        assert facts["load_seconds"] > 0
+        assert facts["artefact_bytes"] > 100_000
         body = client.post("/api/v1/recommendations", json={"person_id": person, "k": 5}).json()
         assert body["fallback"] is None
         assert len(body["items"]) == 5

@@ -136,11 +136,18 @@ def _health() -> APIRouter:
 
     @router.get("/ready")
     def ready(request: Request) -> JSONResponse:
-        """Every tenant has a model loaded (else 503, naming those without)."""
+        """Every tenant has a model loaded (else 503, naming those without), with each
+        model's version, load time and artefact size."""
         tenants: dict[str, TenantRuntime] = request.app.state.tenants
         missing = sorted(name for name, runtime in tenants.items() if not runtime.ready)
         status = 503 if missing or not tenants else 200
-        return JSONResponse({"ready": status == 200, "without_model": missing}, status)
+        models = {
+            name: {"version": runtime.served.version, **runtime.served.facts}
+            for name, runtime in tenants.items()
+            if runtime.ready
+        }
+        body = {"ready": status == 200, "without_model": missing, "models": models}
+        return JSONResponse(body, status)
 
     @router.get("/metrics", response_class=PlainTextResponse)
     def prometheus(request: Request) -> PlainTextResponse:

@@ -24,9 +24,10 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -61,6 +62,7 @@ class Served:
     model: TwoStageRecommender | None
     version: str | None
     variant: str = CHAMPION
+    facts: Mapping[str, Any] = field(default_factory=dict)  # load seconds, artefact bytes
 
 
 class TenantRuntime:
@@ -98,9 +100,14 @@ class TenantRuntime:
         self.swap(model, version)
 
     # Models.
-    def swap(self, model: TwoStageRecommender | None, version: str | None) -> None:
+    def swap(
+        self,
+        model: TwoStageRecommender | None,
+        version: str | None,
+        facts: Mapping[str, Any] | None = None,
+    ) -> None:
         """Serve ``model`` from the next request on; requests in flight finish on the old."""
-        self.served = Served(model, version)
+        self.served = Served(model, version, CHAMPION, dict(facts or {}))
         self._popular = self._best_sellers(model)
 
     @property

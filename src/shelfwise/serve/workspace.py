@@ -18,7 +18,9 @@ import json
 import logging
 import secrets
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 from shelfwise.features.store import FeatureStore
 from shelfwise.recommend.catalogue import Catalogue
@@ -44,33 +46,42 @@ def tenant_from_workspace(workspace: Workspace, name: str = TENANT) -> TenantRun
     store = FeatureStore(workspace, online_url=settings.online_store_url)
     if store.online_url.startswith("memory://"):
         store.materialise()
-    model, version = load_champion(workspace, store)
+    model, version, facts = load_champion(workspace, store)
     cache = open_cache(settings.cache_url, name)
     workspace.operational.upgrade()
     audit = DecisionAudit(workspace.operational, name)
-    return TenantRuntime(
+    tenant = TenantRuntime(
         name, catalogue, cache, model=model, version=version, store=store, audit=audit
     )
+    tenant.swap(model, version, facts)
+    return tenant
 
 
 def load_champion(
     workspace: Workspace, store: FeatureStore, version: str | None = None
-) -> tuple[TwoStageRecommender | None, str | None]:
-    """The recommender's champion (or ``version``) reading ``store`` online; (None, None)
-    when none is registered or its artefact cannot be read (logged)."""
+) -> tuple[TwoStageRecommender | None, str | None, dict[str, Any]]:
+    """The recommender's champion (or ``version``) reading ``store`` online, with its load
+    time and artefact size; (None, None, {}) when none is registered or its artefact cannot
+    be read (logged)."""
     version = version or workspace.tracker.get_alias_version(MODEL_NAME, "champion")
     if version is None:
         log.warning("no champion of %r is registered: serving popularity", MODEL_NAME)
-        return None, None
+        return None, None, {}
+    uri = f"models:/{MODEL_NAME}/{version}"
+    started = time.perf_counter()
     try:
-        loaded = workspace.tracker.load_estimator(f"models:/{MODEL_NAME}/{version}")
+        loaded = workspace.tracker.load_estimator(uri)
         if not isinstance(loaded, TwoStageRecommender):
             raise TypeError(f"the champion is a {type(loaded).__name__}")
     except Exception:
         log.exception("%s v%s cannot be loaded", MODEL_NAME, version)
-        return None, None
+        return None, None, {}
     loaded.features = store_features(store, online=True)
-    return loaded, version
+    facts = {
+        "load_seconds": round(time.perf_counter() - started, 3),
+        "artefact_bytes": workspace.tracker.artefact_bytes(uri),
+    }
+    return loaded, version, facts
 
 
 class ChampionWatcher:
@@ -96,11 +107,11 @@ class ChampionWatcher:
         if version is None or version == self.tenant.served.version:
             return False
         assert self.tenant.store is not None
-        model, loaded = load_champion(self.workspace, self.tenant.store, version)
+        model, loaded, facts = load_champion(self.workspace, self.tenant.store, version)
         if model is None:
             self.tenant.faults["model_load"] += 1
             return False
-        self.tenant.swap(model, loaded)
+        self.tenant.swap(model, loaded, facts)
         log.warning("tenant %s now serves %s v%s", self.tenant.name, MODEL_NAME, loaded)
         return True
 

@@ -313,6 +313,18 @@ class Tracker:
             data = Model.load(local).flavors["python_function"]["data"]
             return Estimator.load(Path(local) / data)
 
+    def artefact_bytes(self, model_uri: str) -> int | None:
+        """The size on disk of the model's artefacts, where they are local (None: remote)."""
+        location = self._model_location(model_uri)
+        path = (
+            Path(location.removeprefix("file://"))
+            if "://" not in location.removeprefix("file://")
+            else None
+        )
+        if path is None or not path.exists():
+            return None
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
     def _model_location(self, model_uri: str) -> str:
         # Resolved with this tracker's client: MLflow's own models:/ resolution uses the
         # process-wide tracking URI.
