@@ -43,6 +43,7 @@ from shelfwise.recommend.overrides import Overrides
 from shelfwise.recommend.rules import RulePolicy
 from shelfwise.recommend.two_stage import TwoStageRecommender
 from shelfwise.serve.audit import DecisionAudit
+from shelfwise.serve.batching import MicroBatcher, batchable
 from shelfwise.serve.cache import CacheUnavailable, ResponseCache
 from shelfwise.serve.feedback import Attribution
 from shelfwise.serve.routing import Canary, Experiment
@@ -80,6 +81,7 @@ class TenantRuntime:
         policy: RulePolicy | None = None,
         deadline_seconds: float = 0.5,
         audit: DecisionAudit | None = None,
+        batch_window_seconds: float = 0.002,
     ) -> None:
         self.name = name
         self.catalogue = catalogue
@@ -94,6 +96,9 @@ class TenantRuntime:
         self._last_good: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"decide-{name}")
+        self.batcher: MicroBatcher | None = (
+            MicroBatcher(self._decide_many, batch_window_seconds) if batch_window_seconds else None
+        )
         self.served = Served(None, None)
         self.experiment: Experiment | None = None
         self.canary: Canary | None = None
@@ -192,8 +197,15 @@ class TenantRuntime:
         answered)."""
         fault = "model_missing"
         if served.model is not None:
-            future = self._pool.submit(carried(self._decide), served.model, request)
             try:
+                if batchable(request) and self.batcher is not None:
+                    batch = self.batcher.submit(
+                        served.model, request.subject, request.k, request.scope
+                    )
+                    frames = batch.result(timeout=self.deadline_seconds)
+                    items, removed = _listed_frames(*frames, request=request)
+                    return items, removed, None
+                future = self._pool.submit(carried(self._decide), served.model, request)
                 items, removed = future.result(timeout=self.deadline_seconds)
                 return items, removed, None
             except FutureTimeout:
@@ -231,11 +243,14 @@ class TenantRuntime:
             overrides=Overrides(blocks=blocks) if blocks else None,
             contexts=contexts,
         )
-        removed = [
-            {"sku": str(sku), "rule": str(rule)}
-            for sku, rule in zip(decision.removed["sku"], decision.removed["rule"], strict=True)
-        ]
-        return _without(_items(decision.recommendations), request)[: request.k], removed
+        return _listed_frames(decision.recommendations, decision.removed, request=request)
+
+    def _decide_many(
+        self, model: TwoStageRecommender, persons: list[str], k: int, scope: str
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """One decision over many plain requests (the micro-batches)."""
+        decision = decide(model, persons, k, self.catalogue, replace(self.policy, scope=scope))
+        return decision.recommendations, decision.removed
 
     def _in_stock(self, items: list[dict[str, Any]]) -> bool:
         """No item known to be out of stock now (a stock event may have come since)."""
@@ -358,12 +373,25 @@ class TenantRuntime:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.batcher is not None:
+            self.batcher.close()
         if self.audit is not None:
             self.audit.close()
 
 
 def _cache_key(request: RecommendationRequest, served: Served) -> str:
     return json.dumps([served.variant, served.version, request.model_dump(mode="json")])
+
+
+def _listed_frames(
+    recommendations: pd.DataFrame, removed: pd.DataFrame, *, request: RecommendationRequest
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A decision's frames for one person as the response's items and the audit's removals."""
+    gone = [
+        {"sku": str(sku), "rule": str(rule)}
+        for sku, rule in zip(removed["sku"], removed["rule"], strict=True)
+    ]
+    return _without(_items(recommendations), request)[: request.k], gone
 
 
 def _items(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -1,0 +1,126 @@
+"""Micro-batches: decisions that arrive together are scored in one pass of the model.
+
+The candidate stage, the feature fetch and the ranker all cost less per person on a batch
+(one matrix product over many persons, one feature query, one LightGBM call). A
+:class:`MicroBatcher` holds each batchable decision for at most ``window_seconds`` (or until
+``max_batch`` have gathered), then runs one :func:`~shelfwise.recommend.decide.decide` per
+group of requests that can share it (the same model, k and scope, no basket or per-request
+filters) and hands each request its own list and removals. A request's deadline still holds:
+it waits on its own future. The batch's spans (``decide.batch`` and the stages under it)
+link to the span of every request in it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from opentelemetry import trace
+
+from shelfwise.recommend.two_stage import TwoStageRecommender
+from shelfwise.serve.schemas import RecommendationRequest
+from shelfwise.tracing import TRACER
+
+# (model, persons, k, scope) -> (recommendations, removed) frames for all of them
+Decider = Callable[[TwoStageRecommender, list[str], int, str], tuple[pd.DataFrame, pd.DataFrame]]
+Result = tuple[pd.DataFrame, pd.DataFrame]
+
+
+def batchable(request: RecommendationRequest) -> bool:
+    """A known person's plain request: nothing of its own but k and scope."""
+    context = request.context
+    return (
+        request.person_id is not None
+        and not context.basket
+        and context.category is None
+        and context.segment is None
+        and not request.filters.exclude_skus
+    )
+
+
+@dataclass
+class _Pending:
+    model: TwoStageRecommender
+    person: str
+    k: int
+    scope: str
+    future: Future[Result]
+    caller: trace.SpanContext  # the request's span, linked from its batch's
+
+
+class MicroBatcher:
+    """Gathers batchable decisions for a moment and decides them together."""
+
+    def __init__(self, decide: Decider, window_seconds: float = 0.002, max_batch: int = 64) -> None:
+        self.decide = decide
+        self.window = window_seconds
+        self.max_batch = max_batch
+        self.batches = 0
+        self.decisions = 0
+        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="micro-batches", daemon=True)
+        self._thread.start()
+
+    def submit(self, model: TwoStageRecommender, person: str, k: int, scope: str) -> Future[Result]:
+        """This person's (recommendations, removed) rows, once their batch is decided."""
+        future: Future[Result] = Future()
+        caller = trace.get_current_span().get_span_context()
+        self._queue.put(_Pending(model, person, k, scope, future, caller))
+        return future
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            pending = [first]
+            try:
+                while len(pending) < self.max_batch:
+                    item = self._queue.get(timeout=self.window)
+                    if item is None:
+                        self._decide(pending)
+                        return
+                    pending.append(item)
+            except queue.Empty:
+                pass
+            self._decide(pending)
+
+    def _decide(self, pending: list[_Pending]) -> None:
+        groups: defaultdict[tuple[int, int, str], list[_Pending]] = defaultdict(list)
+        for item in pending:
+            groups[(id(item.model), item.k, item.scope)].append(item)
+        for items in groups.values():
+            persons = list(dict.fromkeys(item.person for item in items))
+            links = [trace.Link(item.caller) for item in items if item.caller.is_valid]
+            try:
+                with TRACER.start_as_current_span(
+                    "decide.batch", links=links, attributes={"persons": len(persons)}
+                ):
+                    recommendations, removed = self.decide(
+                        items[0].model, persons, items[0].k, items[0].scope
+                    )
+            except Exception as error:
+                for item in items:
+                    item.future.set_exception(error)
+                continue
+            self.batches += 1
+            self.decisions += len(items)
+            by_person: dict[Any, pd.DataFrame] = dict(tuple(recommendations.groupby("person_id")))
+            gone: dict[Any, pd.DataFrame] = dict(tuple(removed.groupby("person_id")))
+            for item in items:
+                item.future.set_result(
+                    (
+                        by_person.get(item.person, recommendations.iloc[0:0]),
+                        gone.get(item.person, removed.iloc[0:0]),
+                    )
+                )
