@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, str] = {
     "identity": "shelfwise.bench.identity",
     "ingest": "shelfwise.bench.ingest",
     "recommend": "shelfwise.bench.recommend",
+    "serve": "shelfwise.bench.serve",
     "tracking": "shelfwise.bench.tracking",
 }
 

@@ -206,7 +206,7 @@ def datasets(
 
 @app.command()
 def bench(
-    name: Annotated[str, typer.Argument(help="Benchmark name, e.g. ingest, tracking.")],
+    name: Annotated[str, typer.Argument(help="Benchmark name, e.g. ingest, recommend, serve.")],
     protocol: Annotated[str | None, typer.Option(help="Protocol (see BENCHMARKS.md).")] = None,
     datasets_dir: Annotated[
         Path | None, typer.Option("--datasets", help="Benchmark datasets folder.")
@@ -214,7 +214,10 @@ def bench(
     smoke: Annotated[bool, typer.Option(help="A tiny run, as the tests do.")] = False,
     workspace: Annotated[
         Path | None,
-        typer.Option(help="An existing Complete Journey workspace to copy (features, recommend)."),
+        typer.Option(
+            help="A Complete Journey workspace: copied (features), kept between runs "
+            "(recommend), or served (serve: built by the quickstart where it has no champion)."
+        ),
     ] = None,
     interactions: Annotated[
         Path | None, typer.Option(help="recommend: your own interaction log (CSV or Parquet).")
