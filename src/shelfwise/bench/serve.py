@@ -53,12 +53,17 @@ def run(options: BenchOptions) -> dict[str, Any]:
             key = _wait_ready(base, folder, server)
             figures: dict[str, Any] = {"items": items}
             for phase, (rate, seconds) in (SMOKE if options.smoke else FULL).items():
+                _wait_idle(base)  # what an earlier phase left queued is not this one's
                 progress(f"{phase}: {rate:g} requests/s for {seconds:g} s")
                 figures[phase] = _drive_elsewhere(base, key, persons, phase, rate, seconds)
             return {"figures": figures}
         finally:
             server.terminate()
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=30)
 
 
 def _prepare(folder: Path, smoke: bool) -> tuple[list[str], int]:
@@ -123,6 +128,19 @@ def _wait_ready(base: str, folder: Path, server: subprocess.Popen[bytes]) -> str
     raise TimeoutError("the service was not ready within 600 s")
 
 
+def _wait_idle(base: str, limit_seconds: float = 600.0) -> None:
+    """Until the service answers /health within 100 ms three times in a row."""
+    deadline, quick = time.monotonic() + limit_seconds, 0
+    while quick < 3 and time.monotonic() < deadline:
+        started = time.perf_counter()
+        try:
+            httpx.get(f"{base}/health", timeout=30)
+            quick = quick + 1 if time.perf_counter() - started < 0.1 else 0
+        except httpx.HTTPError:
+            quick = 0
+        time.sleep(0.2)
+
+
 def _drive_elsewhere(
     base: str, key: str, persons: list[str], phase: str, rate: float, seconds: float
 ) -> dict[str, Any]:
@@ -156,7 +174,7 @@ async def _schedule(
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits) as client:
         if warm:
             for body in bodies[:CACHED_DISTINCT]:
-                await client.post("/api/v1/recommendations", json=body, timeout=30)
+                await client.post("/api/v1/recommendations", json=body, timeout=120)
         latencies: list[float] = []
         errors = 0
         started = time.perf_counter()
