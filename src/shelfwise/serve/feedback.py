@@ -89,13 +89,13 @@ class Attribution:
                 else:
                     self._by_subject.pop(old.subject, None)
 
-    def observe(self, event: Event, request_id: str | None = None) -> bool:
+    def observe(self, event: Event) -> bool:
         """Attribute one event; True when a decision that showed its sku was found."""
         if event.kind not in OUTCOMES or event.sku is None:
             return False
         subject = event.person_id or f"session:{event.session_id}"
         with self._lock:
-            shown = self._find(subject, event.sku, request_id or event.request_id)
+            shown = self._find(subject, event.sku, event.request_id)
             if shown is None:
                 self.unattributed += 1
                 return False

@@ -82,6 +82,7 @@ class TenantRuntime:
         deadline_seconds: float = 0.5,
         audit: DecisionAudit | None = None,
         batch_window_seconds: float = 0.002,
+        facts: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = name
         self.catalogue = catalogue
@@ -102,7 +103,7 @@ class TenantRuntime:
         self.served = Served(None, None)
         self.experiment: Experiment | None = None
         self.canary: Canary | None = None
-        self.swap(model, version)
+        self.swap(model, version, facts)
 
     # Models.
     def swap(

@@ -50,11 +50,16 @@ def tenant_from_workspace(workspace: Workspace, name: str = TENANT) -> TenantRun
     cache = open_cache(settings.cache_url, name)
     workspace.operational.upgrade()
     audit = DecisionAudit(workspace.operational, name)
-    tenant = TenantRuntime(
-        name, catalogue, cache, model=model, version=version, store=store, audit=audit
+    return TenantRuntime(
+        name,
+        catalogue,
+        cache,
+        model=model,
+        version=version,
+        store=store,
+        audit=audit,
+        facts=facts,
     )
-    tenant.swap(model, version, facts)
-    return tenant
 
 
 def load_champion(
