@@ -78,6 +78,17 @@ class Settings(BaseSettings):
         default="memory://", description="memory:// or redis://host:port/db"
     )
     cache_url: str = Field(default="memory://", description="memory:// or redis://host:port/db")
+    decision_deadline_ms: float = Field(
+        default=100.0,
+        gt=0,
+        description="A model decision's deadline from the request's arrival; past it the "
+        "request is answered from its fallbacks",
+    )
+    max_in_flight: int = Field(
+        default=64,
+        ge=1,
+        description="Model decisions in flight per tenant; more are answered from fallbacks",
+    )
     tracing: Literal["none", "console"] = Field(
         default="none", description="OpenTelemetry spans of each decision: none, or console"
     )

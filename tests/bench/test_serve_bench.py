@@ -10,7 +10,7 @@ import pytest
 from shelfwise.bench import BenchOptions, dumps, run_benchmark
 from shelfwise.settings import Settings
 
-PHASE = ("rps_offered", "rps_served", "p50_ms", "p95_ms", "p99_ms", "errors")
+PHASE = ("rps_offered", "rps_served", "p50_ms", "p95_ms", "p99_ms", "errors", "model_share")
 
 
 @pytest.mark.service
@@ -27,3 +27,5 @@ def test_serve_benchmark_smoke(
         assert figures[phase]["errors"] == 0, phase
         assert figures[phase]["rps_served"] > 0, phase
         assert figures[phase]["p50_ms"] <= figures[phase]["p99_ms"], phase
+        assert 0 <= figures[phase]["model_share"] <= 1, phase
+    assert figures["cached"]["model_share"] == 1  # the cache holds the model's answers alone

@@ -3,7 +3,12 @@ exactly the list it would have got alone."""
 
 from __future__ import annotations
 
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pandas as pd
 
 from shelfwise.recommend.two_stage import TwoStageRecommender
 from shelfwise.serve.batching import MicroBatcher, batchable
@@ -55,4 +60,32 @@ def test_a_failing_batch_fails_each_of_its_requests(
     future = batcher.submit(tenant_models["a"], "p00", 5, "all")
     error = future.exception(timeout=5)
     assert isinstance(error, RuntimeError)
+    batcher.close()
+
+
+def test_a_batch_drops_the_requests_that_stopped_waiting(
+    tenant_models: dict[str, TwoStageRecommender],
+) -> None:
+    release = threading.Event()
+    decided: list[list[str]] = []
+
+    def held(model: object, persons: list[str], k: int, scope: str) -> tuple[Any, Any]:
+        decided.append(persons)
+        release.wait(5)
+        empty = pd.DataFrame({"person_id": pd.Series(dtype=str)})
+        return empty, empty
+
+    batcher = MicroBatcher(held, window_seconds=0.001)  # type: ignore[arg-type]
+    model = tenant_models["a"]
+    first = batcher.submit(model, "p00", 5, "all")
+    while not decided:  # the first batch is being decided
+        time.sleep(0.001)
+    late = batcher.submit(model, "p01", 5, "all")
+    kept = batcher.submit(model, "p02", 5, "all")
+    assert late.cancel()  # its caller's deadline passed while it queued
+    release.set()
+    first.result(timeout=5)
+    kept.result(timeout=5)
+    assert decided == [["p00"], ["p02"]]
+    assert batcher.decisions == 2
     batcher.close()

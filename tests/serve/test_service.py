@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from shelfwise.serve import tenant as tenant_module
+from shelfwise.serve.schemas import RecommendationRequest
 from shelfwise.serve.tenant import TenantRuntime
 
 NOW = "2024-04-25T10:00:00Z"
@@ -104,13 +107,51 @@ def test_a_failing_model_falls_back_and_the_list_is_never_empty(
 
 
 def test_a_model_past_its_deadline_falls_back(
-    client: TestClient, runtimes: dict[str, TenantRuntime], as_: Headers
+    client: TestClient,
+    runtimes: dict[str, TenantRuntime],
+    as_: Headers,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    runtimes["a"].deadline_seconds = 1e-6
+    real = tenant_module.decide
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tenant_module, "decide", slow)
+    runtimes["a"].deadline_seconds = 0.1
+    started = time.perf_counter()
     body = _ask(client, as_("a_reader"), person_id="p04", k=3).json()
+    assert time.perf_counter() - started < 0.45  # it did not wait for the slow model
     assert body["fallback"] == "popularity"
     assert len(body["items"]) == 3
     assert runtimes["a"].faults["model_deadline"] == 1
+
+
+def test_a_request_that_queued_past_its_deadline_is_shed_without_the_model(
+    runtimes: dict[str, TenantRuntime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = runtimes["a"]
+    calls: list[Any] = []
+    monkeypatch.setattr(tenant_module, "decide", lambda *a, **k: calls.append(a))
+    runtime.deadline_seconds = 0.05
+    late = time.perf_counter() - 0.06  # arrived 60 ms ago, waiting for a worker
+    body = runtime.recommend(RecommendationRequest(person_id="p04", k=3), "r1", arrived=late)
+    assert body["fallback"] == "popularity"
+    assert len(body["items"]) == 3
+    assert runtime.faults["model_shed_late"] == 1
+    assert calls == []  # no decision was started for it
+
+
+def test_an_overloaded_tenant_sheds_to_the_fallbacks(runtimes: dict[str, TenantRuntime]) -> None:
+    runtime = runtimes["a"]
+    good = runtime.recommend(RecommendationRequest(person_id="p05", k=4), "r1")
+    assert good["fallback"] is None
+    runtime.max_in_flight = 0  # every decision slot taken
+    busy = runtime.recommend(RecommendationRequest(person_id="p05", k=3), "r2")  # not cached
+    assert busy["fallback"] == "last_good"
+    assert busy["items"] == good["items"][:3]
+    assert runtime.faults["model_shed_busy"] == 1
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,7 @@ async def _schedule(
                 await client.post("/api/v1/recommendations", json=body, timeout=120)
         latencies: list[float] = []
         errors = 0
+        fallbacks: Counter[str] = Counter()
         started = time.perf_counter()
 
         async def one(at: float, body: dict[str, Any]) -> None:
@@ -192,6 +194,9 @@ async def _schedule(
                 ok = False
             if ok:
                 latencies.append(time.perf_counter() - sent)
+                fallback = response.json().get("fallback")
+                if fallback:
+                    fallbacks[fallback] += 1
             else:
                 errors += 1
 
@@ -206,4 +211,7 @@ async def _schedule(
         "p99_ms": round(float(np.percentile(served, 99)), 2),
         "errors": errors,
         "requests": len(bodies),
+        # answers the model did not give (shed under load or past a deadline), by stage
+        "model_share": round(1 - sum(fallbacks.values()) / max(len(latencies), 1), 4),
+        "fallbacks": dict(fallbacks),
     }

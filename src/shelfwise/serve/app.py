@@ -17,6 +17,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shelfwise import __version__
 from shelfwise.serve.auth import KeyRing, Principal, requires
@@ -97,26 +98,59 @@ def create_app(tenants: Mapping[str, TenantRuntime], keys: KeyRing) -> FastAPI:
     app.state.keys = keys
     app.state.metrics = metrics = Metrics()
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return JSONResponse({"detail": f"the body is over {MAX_BODY_BYTES:,} bytes"}, 413)
-        started = time.perf_counter()
-        route = request.url.path
-        try:
-            response = await call_next(request)
-        except Exception:  # never a stack trace in a response
-            log.exception("unhandled error on %s", route)
-            response = JSONResponse({"detail": "internal error; it has been logged"}, 500)
-        metrics.requests.labels(route, str(response.status_code)).inc()
-        metrics.latency.labels(route).observe(time.perf_counter() - started)
-        return response
-
+    app.add_middleware(Measured, metrics=metrics)
     app.include_router(_health())
     app.include_router(_recommendations(), prefix="/api/v1")
     app.include_router(_events(), prefix="/api/v1")
     return app
+
+
+class Measured:
+    """Pure ASGI middleware (cheaper than ``BaseHTTPMiddleware`` on every request): stamps
+    each request's arrival (``scope["state"]["arrived"]``, where its deadline starts), refuses
+    a body over ``MAX_BODY_BYTES`` (413), counts and times every response, and turns an
+    unhandled error into a 500 without a stack trace."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        scope.setdefault("state", {})["arrived"] = started
+        route = scope["path"]
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            response = JSONResponse({"detail": f"the body is over {MAX_BODY_BYTES:,} bytes"}, 413)
+            await response(scope, receive, send)
+            self._count(route, 413, started)
+            return
+        status = 500
+        began = False
+
+        async def sent(message: Message) -> None:
+            nonlocal status, began
+            if message["type"] == "http.response.start":
+                status, began = int(message["status"]), True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sent)
+        except Exception:  # never a stack trace in a response
+            log.exception("unhandled error on %s", route)
+            status = 500
+            if not began:
+                await JSONResponse({"detail": "internal error; it has been logged"}, 500)(
+                    scope, receive, send
+                )
+        self._count(route, status, started)
+
+    def _count(self, route: str, status: int, started: float) -> None:
+        self.metrics.requests.labels(route, str(status)).inc()
+        self.metrics.latency.labels(route).observe(time.perf_counter() - started)
 
 
 def _tenant(request: Request, principal: Principal) -> TenantRuntime:
@@ -197,7 +231,8 @@ def _recommendations() -> APIRouter:
         """The top ``k`` for a person (or an anonymous session or device) in a context, with
         scores, explanations, the model version and variant; never empty."""
         runtime = _tenant(request, principal)
-        return runtime.recommend(body, request_id=uuid.uuid4().hex)
+        arrived = getattr(request.state, "arrived", None)
+        return runtime.recommend(body, request_id=uuid.uuid4().hex, arrived=arrived)
 
     return router
 

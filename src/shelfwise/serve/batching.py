@@ -6,7 +6,8 @@ The candidate stage, the feature fetch and the ranker all cost less per person o
 ``max_batch`` have gathered), then runs one :func:`~shelfwise.recommend.decide.decide` per
 group of requests that can share it (the same model, k and scope, no basket or per-request
 filters) and hands each request its own list and removals. A request's deadline still holds:
-it waits on its own future. The batch's spans (``decide.batch`` and the stages under it)
+it waits on its own future, and cancels it when the deadline passes, so a batch drops the
+requests nobody waits for any more. The batch's spans (``decide.batch`` and the stages under it)
 link to the span of every request in it.
 """
 
@@ -99,7 +100,11 @@ class MicroBatcher:
         groups: defaultdict[tuple[int, int, str], list[_Pending]] = defaultdict(list)
         for item in pending:
             groups[(id(item.model), item.k, item.scope)].append(item)
-        for items in groups.values():
+        for group in groups.values():
+            # a request that stopped waiting (its deadline passed) cancelled its future
+            items = [item for item in group if item.future.set_running_or_notify_cancel()]
+            if not items:
+                continue
             persons = list(dict.fromkeys(item.person for item in items))
             links = [trace.Link(item.caller) for item in items if item.caller.is_valid]
             try:

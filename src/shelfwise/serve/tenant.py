@@ -5,7 +5,10 @@ sees one model from start to end), its catalogue for the rules, its online featu
 its response cache. :meth:`TenantRuntime.recommend` answers from, in order:
 
 1. the cache (a decision for the same request key, dropped when the person's events arrive);
-2. the model: :func:`~shelfwise.recommend.decide.decide` within ``deadline_seconds``;
+2. the model: :func:`~shelfwise.recommend.decide.decide` within ``deadline_seconds`` of the
+   request's arrival (a request that waited its deadline away in a queue, or that finds
+   ``max_in_flight`` decisions already running, is shed to the next stage at once, so an
+   overload degrades answers rather than growing a queue nobody waits for);
 3. this person's last good list (the model's last answer for them);
 4. their segment's best sellers (when the request names a segment the model learned);
 5. the catalogue's best sellers in stock.
@@ -83,6 +86,7 @@ class TenantRuntime:
         audit: DecisionAudit | None = None,
         batch_window_seconds: float = 0.002,
         facts: Mapping[str, Any] | None = None,
+        max_in_flight: int = 64,
     ) -> None:
         self.name = name
         self.catalogue = catalogue
@@ -90,6 +94,8 @@ class TenantRuntime:
         self.store = store
         self.policy = policy or RulePolicy()
         self.deadline_seconds = deadline_seconds
+        self.max_in_flight = max_in_flight
+        self._in_flight = 0
         self.audit = audit
         self.feedback = Attribution()
         self.faults: Counter[str] = Counter()
@@ -134,15 +140,21 @@ class TenantRuntime:
         return self.served
 
     # Decisions.
-    def recommend(self, request: RecommendationRequest, request_id: str) -> dict[str, Any]:
+    def recommend(
+        self, request: RecommendationRequest, request_id: str, arrived: float | None = None
+    ) -> dict[str, Any]:
+        """The decision for ``request``; ``arrived`` (``time.perf_counter()`` when it reached
+        the service) starts its deadline, which is now when not given."""
         with span("recommend", tenant=self.name, request_id=request_id) as current:
-            body = self._recommend(request, request_id)
+            body = self._recommend(request, request_id, arrived or time.perf_counter())
             self.feedback.served(body, request.context.segment)
             current.set_attribute("variant", body["variant"])
             current.set_attribute("fallback", body["fallback"] or "")
             return body
 
-    def _recommend(self, request: RecommendationRequest, request_id: str) -> dict[str, Any]:
+    def _recommend(
+        self, request: RecommendationRequest, request_id: str, arrived: float
+    ) -> dict[str, Any]:
         served = self.route(request)
         key = _cache_key(request, served)
         cached = self._cached(key)
@@ -154,7 +166,7 @@ class TenantRuntime:
             return self._audited({**cached, "request_id": request_id, "cached": True}, [])
         subject = request.subject
         started = time.perf_counter()
-        items, removed, fault = self._from_model(served, request)
+        items, removed, fault = self._from_model(served, request, arrived)
         stage: str | None = None
         if served.variant == "canary" and self.canary is not None:
             self.canary.observe(fault is None, time.perf_counter() - started)
@@ -192,23 +204,20 @@ class TenantRuntime:
         return body
 
     def _from_model(
-        self, served: Served, request: RecommendationRequest
+        self, served: Served, request: RecommendationRequest, arrived: float
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]:
         """The model's items, what its rules removed, and the fault that stopped it (None: it
         answered)."""
-        fault = "model_missing"
-        if served.model is not None:
+        budget = self.deadline_seconds - (time.perf_counter() - arrived)
+        if served.model is None:
+            fault = "model_missing"
+        elif budget <= 0:
+            fault = "model_shed_late"  # it waited its deadline away before reaching us
+        elif not self._admit():
+            fault = "model_shed_busy"
+        else:
             try:
-                if batchable(request) and self.batcher is not None:
-                    batch = self.batcher.submit(
-                        served.model, request.subject, request.k, request.scope
-                    )
-                    frames = batch.result(timeout=self.deadline_seconds)
-                    items, removed = _listed_frames(*frames, request=request)
-                    return items, removed, None
-                future = self._pool.submit(carried(self._decide), served.model, request)
-                items, removed = future.result(timeout=self.deadline_seconds)
-                return items, removed, None
+                return self._run_model(served, request, budget)
             except FutureTimeout:
                 fault = "model_deadline"
                 log.warning(
@@ -220,8 +229,42 @@ class TenantRuntime:
             except Exception:
                 fault = "model_error"
                 log.exception("tenant %s: %s failed; falling back", self.name, served.variant)
+            finally:
+                with self._lock:
+                    self._in_flight -= 1
         self.faults[fault] += 1
         return [], [], fault
+
+    def _admit(self) -> bool:
+        """One more decision in flight, unless ``max_in_flight`` already are."""
+        with self._lock:
+            if self._in_flight >= self.max_in_flight:
+                return False
+            self._in_flight += 1
+            return True
+
+    def _run_model(
+        self, served: Served, request: RecommendationRequest, budget: float
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], None]:
+        """The model's answer within ``budget`` seconds; a decision not started by then is
+        cancelled, so no worker spends time on an answer nobody waits for."""
+        assert served.model is not None
+        if batchable(request) and self.batcher is not None:
+            batch = self.batcher.submit(served.model, request.subject, request.k, request.scope)
+            try:
+                frames = batch.result(timeout=budget)
+            except FutureTimeout:
+                batch.cancel()
+                raise
+            items, removed = _listed_frames(*frames, request=request)
+            return items, removed, None
+        future = self._pool.submit(carried(self._decide), served.model, request)
+        try:
+            items, removed = future.result(timeout=budget)
+        except FutureTimeout:
+            future.cancel()
+            raise
+        return items, removed, None
 
     def _decide(
         self, model: TwoStageRecommender, request: RecommendationRequest

@@ -59,6 +59,8 @@ def tenant_from_workspace(workspace: Workspace, name: str = TENANT) -> TenantRun
         store=store,
         audit=audit,
         facts=facts,
+        deadline_seconds=settings.decision_deadline_ms / 1000,
+        max_in_flight=settings.max_in_flight,
     )
 
 
