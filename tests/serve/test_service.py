@@ -215,3 +215,23 @@ class _Broken:
 
     def ranked(self, *args: Any, **kwargs: Any) -> None:
         raise OSError("the model's artefact cannot be read")
+
+
+def test_a_repeated_fault_is_warned_once_a_second_with_its_count(
+    runtimes: dict[str, TenantRuntime],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runtime = runtimes["a"]
+    clock = [100.0]
+    monkeypatch.setattr(tenant_module.time, "monotonic", lambda: clock[0])
+    with caplog.at_level("WARNING", logger="shelfwise.serve"):
+        for _ in range(3):
+            runtime._warn("cache", "tenant %s: the cache is down", "a")
+        clock[0] += 1.5
+        runtime._warn("cache", "tenant %s: the cache is down", "a")
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == [
+        "tenant a: the cache is down",
+        "tenant a: the cache is down (and 2 more since the last warning)",
+    ]

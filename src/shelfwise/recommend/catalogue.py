@@ -264,7 +264,8 @@ class Catalogue:
         return turnover
 
     def facts(self, skus: Values | Iterable[Any]) -> pd.DataFrame:
-        """One row per sku asked for, in that order, with every fact (NaN/None if unknown)."""
+        """One row per sku asked for, in that order, with every fact (NaN/None if unknown).
+        Margins and turnover are derived for the rows asked for alone, not the catalogue."""
         wanted = _as_index(skus)
         rows = self._index.get_indexer(wanted)
         known = rows >= 0
@@ -275,6 +276,10 @@ class Catalogue:
             picked[~known] = None if values.dtype == object else np.nan
             return picked
 
+        price, cost, on_hand = pick(self.price), pick(self.cost), pick(self.on_hand)
+        margin = price - cost
+        with np.errstate(divide="ignore", invalid="ignore"):
+            margin_rate = np.where(price > 0, margin / price, np.nan)
         return pd.DataFrame(
             {
                 "sku": wanted.to_numpy(),
@@ -282,15 +287,24 @@ class Catalogue:
                 "department": pick(self.department),
                 "category": pick(self.category),
                 "brand": pick(self.brand),
-                "price": pick(self.price),
-                "cost": pick(self.cost),
-                "margin": pick(self.margin),
-                "margin_rate": pick(self.margin_rate),
+                "price": price,
+                "cost": cost,
+                "margin": margin,
+                "margin_rate": margin_rate,
                 "sensitive_category": pick(self.sensitive_category),
-                "on_hand": pick(self.on_hand),
-                "turnover": pick(self.turnover),
+                "on_hand": on_hand,
+                "turnover": pick(self.units_sold) / (on_hand + 1.0),
             }
         )
+
+    def on_hand_of(self, skus: Values | Iterable[Any]) -> NDArray[np.float64]:
+        """Units on hand of each sku asked for (NaN: unknown, or a sku not in the catalogue):
+        the stock check of a cached answer, without building :meth:`facts`."""
+        rows = self.index(skus)
+        on_hand: NDArray[np.float64] = np.where(
+            rows >= 0, self.on_hand[np.maximum(rows, 0)], np.nan
+        )
+        return on_hand
 
     def update_price(self, sku: str, price: float, *, cost: float | None = None) -> None:
         """Set one sku's price (and cost, when given; else the cost stays)."""

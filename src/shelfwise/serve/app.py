@@ -223,7 +223,7 @@ def _recommendations() -> APIRouter:
     router = APIRouter(tags=["recommendations"])
 
     @router.post("/recommendations", response_model=RecommendationResponse)
-    def recommendations(
+    async def recommendations(
         body: RecommendationRequest,
         request: Request,
         principal: Annotated[Principal, Depends(requires("reader"))],
@@ -232,7 +232,7 @@ def _recommendations() -> APIRouter:
         scores, explanations, the model version and variant; never empty."""
         runtime = _tenant(request, principal)
         arrived = getattr(request.state, "arrived", None)
-        return runtime.recommend(body, request_id=uuid.uuid4().hex, arrived=arrived)
+        return await runtime.recommend_async(body, request_id=uuid.uuid4().hex, arrived=arrived)
 
     return router
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,12 +81,13 @@ def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
-def requires(role: str) -> Callable[..., Principal]:
+def requires(role: str) -> Callable[..., Awaitable[Principal]]:
     """A FastAPI dependency: the caller's principal, if its key holds ``role``."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; known: {list(ROLES)}")
 
-    def check(request: Request, x_api_key: str | None = Header(default=None)) -> Principal:
+    # async: no thread hop for a dict lookup (FastAPI runs a plain def in its thread pool)
+    async def check(request: Request, x_api_key: str | None = Header(default=None)) -> Principal:
         ring: KeyRing = request.app.state.keys
         principal = ring.principal(x_api_key)
         if principal is None:

@@ -22,13 +22,14 @@ champion, an A/B experiment's arm, or a canary while it holds; the response name
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -57,6 +58,21 @@ log = logging.getLogger("shelfwise.serve")
 LAST_GOOD_PERSONS = 100_000
 POPULAR_DEPTH = 500
 CHAMPION = "champion"
+
+
+@dataclass
+class _Plan:
+    """One request on its way through :class:`TenantRuntime`."""
+
+    request: RecommendationRequest
+    request_id: str
+    served: Served
+    key: str
+    started: float
+    budget: float = 0.0
+    body: dict[str, Any] | None = None  # answered already (from the cache)
+    future: Future[Any] | None = None  # the model's decision, under way
+    fault: str | None = None  # what kept the model from answering
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,7 @@ class TenantRuntime:
         self.deadline_seconds = deadline_seconds
         self.max_in_flight = max_in_flight
         self._in_flight = 0
+        self._warned: dict[str, tuple[float, int]] = {}  # fault -> (last warned, held since)
         self.audit = audit
         self.feedback = Attribution()
         self.faults: Counter[str] = Counter()
@@ -143,33 +160,158 @@ class TenantRuntime:
     def recommend(
         self, request: RecommendationRequest, request_id: str, arrived: float | None = None
     ) -> dict[str, Any]:
-        """The decision for ``request``; ``arrived`` (``time.perf_counter()`` when it reached
-        the service) starts its deadline, which is now when not given."""
+        """The decision for ``request``, waiting for the model in this thread; ``arrived``
+        (``time.perf_counter()`` when it reached the service) starts its deadline, which is
+        now when not given."""
         with span("recommend", tenant=self.name, request_id=request_id) as current:
-            body = self._recommend(request, request_id, arrived or time.perf_counter())
-            self.feedback.served(body, request.context.segment)
-            current.set_attribute("variant", body["variant"])
-            current.set_attribute("fallback", body["fallback"] or "")
-            return body
+            plan = self._plan(request, request_id, arrived or time.perf_counter())
+            if plan.future is not None:
+                try:
+                    frames = plan.future.result(timeout=plan.budget)
+                except BaseException as error:
+                    return self._finished(plan, current, error=error)
+                return self._finished(plan, current, frames=frames)
+            return self._finished(plan, current)
 
-    def _recommend(
-        self, request: RecommendationRequest, request_id: str, arrived: float
+    async def recommend_async(
+        self, request: RecommendationRequest, request_id: str, arrived: float | None = None
     ) -> dict[str, Any]:
+        """:meth:`recommend` for the event loop: a cached answer or a shed request is answered
+        on the loop at once, and the loop awaits a model decision without holding a thread."""
+        with span("recommend", tenant=self.name, request_id=request_id) as current:
+            plan = self._plan(request, request_id, arrived or time.perf_counter())
+            if plan.future is not None:
+                try:
+                    frames = await asyncio.wait_for(asyncio.wrap_future(plan.future), plan.budget)
+                except BaseException as error:
+                    if isinstance(error, asyncio.CancelledError):
+                        plan.future.cancel()
+                        raise
+                    return self._finished(plan, current, error=error)
+                return self._finished(plan, current, frames=frames)
+            return self._finished(plan, current)
+
+    def _plan(self, request: RecommendationRequest, request_id: str, arrived: float) -> _Plan:
+        """The cached answer, or the model's decision started (a future), or the fault that
+        keeps the model out of it (missing, shed late or busy)."""
         served = self.route(request)
-        key = _cache_key(request, served)
-        cached = self._cached(key)
+        plan = _Plan(request, request_id, served, _cache_key(request, served), time.perf_counter())
+        cached = self._cached(plan.key)
         if cached is not None and not self._in_stock(cached["items"]):
             self.faults["cache_stale"] += 1  # an item went out of stock since: decide again
             cached = None
         if cached is not None:
             self.answers["cache"] += 1
-            return self._audited({**cached, "request_id": request_id, "cached": True}, [])
+            plan.body = {**cached, "request_id": request_id, "cached": True}
+            return plan
+        plan.budget = self.deadline_seconds - (time.perf_counter() - arrived)
+        if served.model is None:
+            plan.fault = "model_missing"
+        elif plan.budget <= 0:
+            plan.fault = "model_shed_late"  # it waited its deadline away before reaching us
+        elif not self._admit():
+            plan.fault = "model_shed_busy"
+        else:
+            plan.future = self._start(served.model, request)
+        return plan
+
+    def _admit(self) -> bool:
+        """One more decision in flight, unless ``max_in_flight`` already are."""
+        with self._lock:
+            if self._in_flight >= self.max_in_flight:
+                return False
+            self._in_flight += 1
+            return True
+
+    def _released(self, _: Future[Any]) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def _start(self, model: TwoStageRecommender, request: RecommendationRequest) -> Future[Any]:
+        """The model's decision, begun: in the request's micro-batch where it can share one,
+        else on the pool. Its slot in flight frees when it ends, or when it is cancelled
+        before it began."""
+        try:
+            if batchable(request) and self.batcher is not None:
+                future = self.batcher.submit(model, request.subject, request.k, request.scope)
+            else:
+                future = self._pool.submit(carried(self._decide), model, request)
+        except BaseException:
+            self._released(Future())
+            raise
+        future.add_done_callback(self._released)
+        return future
+
+    def _finished(
+        self,
+        plan: _Plan,
+        current: Any,
+        *,
+        frames: Any = None,
+        error: BaseException | None = None,
+    ) -> dict[str, Any]:
+        """The answer: the cached one, or the model's, or the fallbacks' (model faults logged
+        and counted); remembered, cached and audited."""
+        request, served = plan.request, plan.served
+        body = plan.body
+        if body is None:
+            items, removed = self._model_items(plan, frames, error)
+            body = self._fall_back(plan, items, removed)
+        else:
+            self._audit(body, [])
+        self.feedback.served(body, request.context.segment)
+        current.set_attribute("variant", body["variant"])
+        current.set_attribute("fallback", body["fallback"] or "")
+        if served.variant == "canary" and self.canary is not None and plan.body is None:
+            self.canary.observe(plan.fault is None, time.perf_counter() - plan.started)
+        return body
+
+    def _model_items(
+        self, plan: _Plan, frames: Any, error: BaseException | None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        variant = plan.served.variant
+        if isinstance(error, TimeoutError | FutureTimeout):
+            assert plan.future is not None
+            plan.future.cancel()  # not begun yet: no worker spends time on it
+            plan.fault = "model_deadline"
+            self._warn(
+                "model_deadline",
+                "tenant %s: %s passed its %.3fs deadline",
+                self.name,
+                variant,
+                self.deadline_seconds,
+            )
+        elif error is not None:
+            plan.fault = "model_error"
+            log.error(
+                "tenant %s: %s failed; falling back",
+                self.name,
+                variant,
+                exc_info=(type(error), error, error.__traceback__),
+            )
+        if plan.fault is not None:
+            self.faults[plan.fault] += 1
+            return [], []
+        return _listed_frames(*frames, request=plan.request)
+
+    def _warn(self, fault: str, message: str, *args: Any) -> None:
+        """A warning at most once a second per fault, with how many it stands for (under load
+        a fault a request would flood the log, and writing it costs the requests)."""
+        now = time.monotonic()
+        with self._lock:
+            last, held = self._warned.get(fault, (0.0, 0))
+            if now - last < 1.0:
+                self._warned[fault] = (last, held + 1)
+                return
+            self._warned[fault] = (now, 0)
+        log.warning(message + (f" (and {held} more since the last warning)" if held else ""), *args)
+
+    def _fall_back(
+        self, plan: _Plan, items: list[dict[str, Any]], removed: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        request, served = plan.request, plan.served
         subject = request.subject
-        started = time.perf_counter()
-        items, removed, fault = self._from_model(served, request, arrived)
         stage: str | None = None
-        if served.variant == "canary" and self.canary is not None:
-            self.canary.observe(fault is None, time.perf_counter() - started)
         if not items:
             with self._lock:
                 items, stage = list(self._last_good.get(subject, [])), "last_good"
@@ -181,7 +323,7 @@ class TenantRuntime:
             items, stage = self._from_popularity(request), "popularity"
         self.answers[stage or "model"] += 1
         body = {
-            "request_id": request_id,
+            "request_id": plan.request_id,
             "person_id": subject,
             "items": items,
             "model_version": served.version,
@@ -195,80 +337,18 @@ class TenantRuntime:
                 self._last_good.move_to_end(subject)
                 while len(self._last_good) > LAST_GOOD_PERSONS:
                     self._last_good.popitem(last=False)
-            self._store(key, subject, body)
-        return self._audited(body, removed)
-
-    def _audited(self, body: dict[str, Any], removed: list[dict[str, Any]]) -> dict[str, Any]:
-        if self.audit is not None and not self.audit.submit(body, removed):
-            self.faults["audit_queue_full"] += 1
+            self._store(plan.key, subject, body)
+        self._audit(body, removed)
         return body
 
-    def _from_model(
-        self, served: Served, request: RecommendationRequest, arrived: float
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]:
-        """The model's items, what its rules removed, and the fault that stopped it (None: it
-        answered)."""
-        budget = self.deadline_seconds - (time.perf_counter() - arrived)
-        if served.model is None:
-            fault = "model_missing"
-        elif budget <= 0:
-            fault = "model_shed_late"  # it waited its deadline away before reaching us
-        elif not self._admit():
-            fault = "model_shed_busy"
-        else:
-            try:
-                return self._run_model(served, request, budget)
-            except FutureTimeout:
-                fault = "model_deadline"
-                log.warning(
-                    "tenant %s: %s passed its %.3fs deadline",
-                    self.name,
-                    served.variant,
-                    self.deadline_seconds,
-                )
-            except Exception:
-                fault = "model_error"
-                log.exception("tenant %s: %s failed; falling back", self.name, served.variant)
-            finally:
-                with self._lock:
-                    self._in_flight -= 1
-        self.faults[fault] += 1
-        return [], [], fault
-
-    def _admit(self) -> bool:
-        """One more decision in flight, unless ``max_in_flight`` already are."""
-        with self._lock:
-            if self._in_flight >= self.max_in_flight:
-                return False
-            self._in_flight += 1
-            return True
-
-    def _run_model(
-        self, served: Served, request: RecommendationRequest, budget: float
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], None]:
-        """The model's answer within ``budget`` seconds; a decision not started by then is
-        cancelled, so no worker spends time on an answer nobody waits for."""
-        assert served.model is not None
-        if batchable(request) and self.batcher is not None:
-            batch = self.batcher.submit(served.model, request.subject, request.k, request.scope)
-            try:
-                frames = batch.result(timeout=budget)
-            except FutureTimeout:
-                batch.cancel()
-                raise
-            items, removed = _listed_frames(*frames, request=request)
-            return items, removed, None
-        future = self._pool.submit(carried(self._decide), served.model, request)
-        try:
-            items, removed = future.result(timeout=budget)
-        except FutureTimeout:
-            future.cancel()
-            raise
-        return items, removed, None
+    def _audit(self, body: dict[str, Any], removed: list[dict[str, Any]]) -> None:
+        if self.audit is not None and not self.audit.submit(body, removed):
+            self.faults["audit_queue_full"] += 1
 
     def _decide(
         self, model: TwoStageRecommender, request: RecommendationRequest
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """One request's decision with its context: (recommendations, removed) frames."""
         context = request.context
         subject = request.subject
         contexts = {
@@ -287,7 +367,7 @@ class TenantRuntime:
             overrides=Overrides(blocks=blocks) if blocks else None,
             contexts=contexts,
         )
-        return _listed_frames(decision.recommendations, decision.removed, request=request)
+        return decision.recommendations, decision.removed
 
     def _decide_many(
         self, model: TwoStageRecommender, persons: list[str], k: int, scope: str
@@ -298,8 +378,8 @@ class TenantRuntime:
 
     def _in_stock(self, items: list[dict[str, Any]]) -> bool:
         """No item known to be out of stock now (a stock event may have come since)."""
-        on_hand = self.catalogue.facts([item["sku"] for item in items])["on_hand"]
-        return not bool((on_hand.to_numpy(dtype=float) <= 0).any())
+        on_hand = self.catalogue.on_hand_of([item["sku"] for item in items])
+        return not bool((on_hand <= 0).any())
 
     def _from_segment(self, served: Served, request: RecommendationRequest) -> list[dict[str, Any]]:
         segment = request.context.segment
@@ -317,23 +397,20 @@ class TenantRuntime:
     def _listed(
         self, skus: np.ndarray[Any, Any], source: str, request: RecommendationRequest
     ) -> list[dict[str, Any]]:
-        facts = self.catalogue.facts(skus)
-        in_stock = ~(facts["on_hand"].to_numpy(dtype=float) <= 0)
-        chosen = [str(s) for s in np.asarray(skus)[in_stock]]
-        items = [
-            {
-                "sku": s,
-                "rank": 0,
-                "score": None,
-                "source": source,
-                "explanation": explain_one(source),
-            }
-            for s in chosen
+        """The first ``k`` of ``skus`` in stock that the request's filters allow."""
+        in_stock = ~(self.catalogue.on_hand_of(skus) <= 0)
+        excluded = set(request.filters.exclude_skus)
+        chosen: list[str] = []
+        for sku in np.asarray(skus)[in_stock]:
+            if len(chosen) == request.k:
+                break
+            if str(sku) not in excluded:
+                chosen.append(str(sku))
+        explanation = explain_one(source)
+        return [
+            {"sku": s, "rank": rank, "score": None, "source": source, "explanation": explanation}
+            for rank, s in enumerate(chosen, start=1)
         ]
-        items = _without(items, request)[: request.k]
-        for rank, item in enumerate(items, start=1):
-            item["rank"] = rank
-        return items
 
     def _best_sellers(self, model: TwoStageRecommender | None) -> np.ndarray[Any, Any]:
         if model is not None:
@@ -349,7 +426,9 @@ class TenantRuntime:
                 return self.cache.get(key)
         except CacheUnavailable:
             self.faults["cache"] += 1
-            log.warning("tenant %s: the cache is unavailable; answering without it", self.name)
+            self._warn(
+                "cache", "tenant %s: the cache is unavailable; answering without it", self.name
+            )
             return None
 
     def _store(self, key: str, subject: str, body: dict[str, Any]) -> None:
