@@ -85,9 +85,10 @@ class Settings(BaseSettings):
         "request is answered from its fallbacks",
     )
     max_in_flight: int = Field(
-        default=64,
+        default=4,
         ge=1,
-        description="Model decisions in flight per tenant; more are answered from fallbacks",
+        description="Model decisions in flight per tenant; more are answered from fallbacks "
+        "at once. A few per core: more only queue past their deadline",
     )
     tracing: Literal["none", "console"] = Field(
         default="none", description="OpenTelemetry spans of each decision: none, or console"

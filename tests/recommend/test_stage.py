@@ -51,6 +51,14 @@ def test_online_features_serve_what_offline_trained(shop_workspace: Workspace) -
     assert len(online) == 5
     assert online["score"].notna().all()
     assert isinstance(online, pd.DataFrame)
+    # the serving fast path (feature columns, no frames) ranks exactly as the frame path
+    persons = log["person_id"].drop_duplicates().astype(str).head(8).tolist()
+    fast = model.ranked(persons, 20)
+    provider = model.features
+    assert provider.columns is not None
+    provider.columns = lambda person_ids, skus: None  # type: ignore[method-assign]
+    framed = model.ranked(persons, 20)
+    pd.testing.assert_frame_equal(fast, framed, rtol=1e-6)
 
 
 def test_a_second_run_on_the_same_purchases_keeps_the_champion(shop_workspace: Workspace) -> None:

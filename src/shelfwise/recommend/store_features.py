@@ -11,11 +11,53 @@ ids it does not map are passed as they are.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
+import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from shelfwise.features.store import FeatureStore
-from shelfwise.recommend.two_stage import FeatureProvider
+
+
+class StoreFeatures:
+    """A provider reading ``store``: its offline frame, or with ``online`` its vectors. Online,
+    :meth:`columns` is the serving fast path: the same features as numpy columns, without the
+    frames (about 4 ms a request of pandas on CJ's 250 candidates)."""
+
+    def __init__(
+        self,
+        store: FeatureStore,
+        online: bool,
+        persons: Mapping[str, str] | None,
+        sets: Sequence[str] | None,
+    ) -> None:
+        self.store, self.online, self.persons, self.sets = store, online, persons, sets
+
+    def __call__(self, rows: pd.DataFrame) -> pd.DataFrame:
+        keys = rows[["person_id", "sku", "as_of"]].reset_index(drop=True)
+        if self.persons is not None:
+            mapped = keys["person_id"].map(self.persons)
+            keys["person_id"] = mapped.fillna(keys["person_id"])
+        keys["as_of"] = pd.to_datetime(keys["as_of"], utc=True).dt.tz_localize(None)
+        if self.online:
+            return self.store.vectors(keys.drop(columns="as_of"), self.sets)
+        return self.store.training_frame(keys, self.sets)
+
+    def columns(
+        self, person_ids: NDArray[Any], skus: NDArray[Any]
+    ) -> tuple[dict[str, NDArray[Any]], dict[str, str]] | None:
+        """Online: the features of (person, sku) pairs now, as columns, with the set versions
+        they were computed at (as :meth:`__call__` gives them in a frame); offline: None."""
+        if not self.online:
+            return None
+        if self.persons is not None:
+            known = self.persons
+            person_ids = np.asarray([known.get(p, p) for p in person_ids], dtype=object)
+        now = pd.Timestamp.now(tz="UTC").timestamp()
+        keys = {"person_id": person_ids, "sku": skus}
+        columns, _, versions = self.store._online(keys, np.full(len(skus), now), self.sets, None)
+        return columns, versions
 
 
 def store_features(
@@ -24,17 +66,6 @@ def store_features(
     online: bool = False,
     persons: Mapping[str, str] | None = None,
     sets: Sequence[str] | None = None,
-) -> FeatureProvider:
+) -> StoreFeatures:
     """A provider reading ``store``: its offline frame, or with ``online`` its vectors."""
-
-    def provide(rows: pd.DataFrame) -> pd.DataFrame:
-        keys = rows[["person_id", "sku", "as_of"]].reset_index(drop=True)
-        if persons is not None:
-            mapped = keys["person_id"].map(persons)
-            keys["person_id"] = mapped.fillna(keys["person_id"])
-        keys["as_of"] = pd.to_datetime(keys["as_of"], utc=True).dt.tz_localize(None)
-        if online:
-            return store.vectors(keys.drop(columns="as_of"), sets)
-        return store.training_frame(keys, sets)
-
-    return provide
+    return StoreFeatures(store, online, persons, sets)
