@@ -285,6 +285,18 @@ def _rows(
 ) -> _Rows:
     sku = _texts(candidates["sku"])
     item = catalogue.index(sku)
+    if not overrides.pins and not overrides.person_pins:  # the usual case: nothing to link
+        return _Rows(
+            person=person,
+            sku=sku,
+            item=item,
+            score=candidates["score"].to_numpy(np.float64),
+            source=_column(candidates, "source", "", object),
+            anchor=_column(candidates, "anchor_sku", None, object),
+            repurchase_days=_column(candidates, "repurchase_days", np.nan, np.float64),
+            bought_before=_column(candidates, "bought_before", False, bool),
+            pin=np.zeros(len(sku), dtype=np.int64),
+        )
     pins = _pins(overrides, persons, catalogue)
     stride = len(catalogue) + 1
     # A pin of a catalogue sku that is among the person's candidates marks that row; every

@@ -441,7 +441,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
 
     def fill(self, ranked: pd.DataFrame, people: NDArray[np.str_], k: int) -> pd.DataFrame:
         """Lists shorter than k completed from popularity (for discovery: skus never bought)."""
-        order = generators.popularity_order(self.models_["popularity"])
+        order = self._popularity_order()
         have = ranked.groupby("person_id").size()
         short = [p for p in people if have.get(p, 0) < k]
         extra = []
@@ -478,6 +478,17 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         out["rank"] = out.groupby("person_id").cumcount() + 1
         out["score"] = out["score"].astype(np.float64)  # all NaN for strangers: still numeric
         return out[["person_id", "sku", "score", "rank", *_RANKED[3:]]]
+
+    def _popularity_order(self) -> NDArray[np.int64]:
+        """Sku codes from the most popular down, sorted once per fitted popularity model (a
+        sort of the catalogue per request cost 3 ms on CJ)."""
+        popularity = self.models_["popularity"]
+        cached = self.__dict__.get("_popularity_order_of")
+        if cached is None or cached[0] is not popularity:
+            cached = (popularity, generators.popularity_order(popularity))
+            self.__dict__["_popularity_order_of"] = cached
+        order: NDArray[np.int64] = cached[1]
+        return order
 
     def retrieval_only(self, person_ids: Iterable[str], k: int = DEFAULT_K) -> pd.DataFrame:
         """The first stage alone (the baseline the ranker must beat): the sources' proposals
