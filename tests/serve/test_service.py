@@ -235,3 +235,15 @@ def test_a_repeated_fault_is_warned_once_a_second_with_its_count(
         "tenant a: the cache is down",
         "tenant a: the cache is down (and 2 more since the last warning)",
     ]
+
+
+def test_warming_up_decides_once_and_leaves_no_trace(runtimes: dict[str, TenantRuntime]) -> None:
+    runtime = runtimes["a"]
+    assert runtime.warm_up() > 0
+    assert runtime.answers == {}
+    assert not runtime._last_good
+    first = runtime.recommend(RecommendationRequest(person_id="p00", k=3), "r1")
+    assert first["cached"] is False  # the warm-up cached nothing
+    empty = TenantRuntime("empty", runtime.catalogue, runtime.cache)
+    assert empty.warm_up() == 0.0
+    empty.close()

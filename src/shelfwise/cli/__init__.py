@@ -306,6 +306,8 @@ def serve(
 
 
 def _serve(ws: Any, host: str, port: int) -> None:
+    import gc
+
     import uvicorn
 
     from shelfwise.serve.app import create_app
@@ -342,6 +344,9 @@ def _serve(ws: Any, host: str, port: int) -> None:
         soft_wrap=True,  # one line, so that it pastes into a shell
     )
     watcher = ChampionWatcher(ws, tenant).start()  # a promotion is served without a restart
+    tenant.warm_up()
+    gc.collect()
+    gc.freeze()  # what loading made lives as long as the service: no collection walks it again
     try:
         uvicorn.run(
             create_app({tenant.name: tenant}, keys), host=host, port=port, log_level="warning"

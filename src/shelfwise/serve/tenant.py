@@ -139,6 +139,16 @@ class TenantRuntime:
         self.served = Served(model, version, CHAMPION, dict(facts or {}))
         self._popular = self._best_sellers(model)
 
+    def warm_up(self) -> float:
+        """One decision for a known person, neither cached nor audited, so the first request
+        does not pay for lazy imports and first-call set-up; its seconds (0: no model)."""
+        model = self.served.model
+        if model is None or not len(model.users_):
+            return 0.0
+        started = time.perf_counter()
+        self._decide(model, RecommendationRequest(person_id=str(model.users_[0]), k=10))
+        return time.perf_counter() - started
+
     @property
     def ready(self) -> bool:
         return self.served.model is not None
