@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -74,11 +76,19 @@ def test_beats_its_own_retrieval_stage_on_the_next_weeks(
 
 
 def test_round_trips_through_save_and_load(model: TwoStageRecommender, tmp_path: Path) -> None:
-    loaded = TwoStageRecommender.load(model.save(tmp_path / "recommender"))
+    folder = model.save(tmp_path / "recommender")
+    loaded = TwoStageRecommender.load(folder)
     pd.testing.assert_frame_equal(
         loaded.recommend(["p00", "p31", "stranger"], 8),
         model.recommend(["p00", "p31", "stranger"], 8),
     )
+    # the generators' shared purchase history is stored once, and loads as copies of its own
+    links = json.loads((folder / "links.json").read_text())
+    assert links["ease.history_indices"] == "history_indices"
+    with np.load(folder / "arrays.npz") as stored:
+        assert "ease.history_indices" not in stored.files
+    ease = loaded.models_["ease"]
+    assert not np.shares_memory(ease.history_.indices, loaded.history_.indices)
 
 
 def test_clear_errors(log: pd.DataFrame, model: TwoStageRecommender) -> None:
