@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shelfwise.recommend import two_stage
 from shelfwise.recommend.cold_start import Context, cold_candidates
 from shelfwise.recommend.explain import explain_one
 from shelfwise.recommend.new_products import SOURCE
@@ -73,6 +74,42 @@ def test_products_added_after_training_are_placed_and_saved(
     people = ["p00", "p03", "stranger"]
     pd.testing.assert_frame_equal(loaded.recommend(people, 10), model.recommend(people, 10))
     assert loaded.new_skus_.tolist() == ["n0", "n3", "n9"]
+
+
+def test_many_new_products_are_placed_through_an_ann_index_that_saves(
+    planted_log: Callable[[int], pd.DataFrame],
+    catalogue: pd.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    exact = TwoStageRecommender(RecommenderSettings(**SMALL), products=catalogue)
+    exact.fit(planted_log(0))
+    arrivals = pd.DataFrame(
+        [_product(f"n{g}{v}", f"group{g}", LATELY) for g in range(6) for v in range(5)]
+    )
+    exact.add_products(arrivals)
+    assert exact.new_index_ is None  # 32 new products: scored exactly
+    monkeypatch.setattr(two_stage, "NEW_INDEX_MIN", 10)
+    indexed = TwoStageRecommender(RecommenderSettings(**SMALL), products=catalogue)
+    indexed.fit(planted_log(0))
+    assert indexed.new_index_ is None  # two new products at fit: too few for an index
+    indexed.add_products(arrivals)
+    assert indexed.new_index_ is not None
+    assert len(indexed.new_index_) == len(indexed.new_skus_) == 32
+    people = ["p00", "p03", "p13", "stranger"]
+    placed = indexed.ranked(people, 10)
+    assert (placed["source"] == SOURCE).sum() == 3  # one place each for the three known
+    expected = exact.ranked(people, 10)
+    # the same lists; a new product may be another of equal content (same vector, tied)
+    others = ["person_id", "rank", "source"]
+    pd.testing.assert_frame_equal(placed[others], expected[others])
+    old = placed["source"] != SOURCE
+    pd.testing.assert_frame_equal(placed[old], expected[old])
+    new = ~old
+    np.testing.assert_allclose(placed.loc[new, "score"], expected.loc[new, "score"], rtol=1e-5)
+    loaded = TwoStageRecommender.load(indexed.save(tmp_path / "recommender"))
+    assert loaded.new_index_ is not None
+    pd.testing.assert_frame_equal(loaded.ranked(people, 10), placed)
 
 
 def test_no_slots_no_new_products(

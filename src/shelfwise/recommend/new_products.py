@@ -19,10 +19,13 @@ X". A person with nothing near keeps the ranker's list.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from shelfwise.recommend.ann import VectorIndex
 from shelfwise.recommend.content import SKU_COLUMNS, ContentRecommender
 from shelfwise.recommend.matrix import rows_of, top_k
 
@@ -55,9 +58,12 @@ def place(
     slots: int,
     every: int,
     k: int,
+    index: VectorIndex[Any] | None = None,
 ) -> pd.DataFrame:
     """``ranked`` (the ranker's lists, best first within each person) with up to ``slots`` new
-    skus per person at ranks ``every``, ``2 * every``, ..., each list cut back to ``k``."""
+    skus per person at ranks ``every``, ``2 * every``, ..., each list cut back to ``k``.
+    ``index``: an ANN index over the new skus' content vectors (ids: content codes), searched
+    instead of scoring every new sku."""
     persons = pd.unique(ranked["person_id"].to_numpy(dtype=str))
     rows = rows_of(content.users_, persons)
     codes = rows_of(content.items_, new)
@@ -66,16 +72,20 @@ def place(
     if not slots or not len(codes) or not known.any():
         return ranked
     people, rows = persons[known], rows[known]
-    vectors = content.item_vectors_[codes]
-    scores = content.user_vectors_[rows] @ vectors.T
-    scores = np.where(scores > 0, scores, -np.inf).astype(np.float32)
-    chosen, values = top_k(scores, slots)
+    if index is not None:
+        found, values = index.search(content.user_vectors_[rows], slots)
+        chosen = np.where((found >= 0) & (values > 0), found, -1)
+    else:
+        scores = content.user_vectors_[rows] @ content.item_vectors_[codes].T
+        scores = np.where(scores > 0, scores, -np.inf).astype(np.float32)
+        positions, values = top_k(scores, slots)
+        chosen = np.where(positions >= 0, codes[np.maximum(positions, 0)], -1)
     parts = []
     for i, person in enumerate(people):
         keep = chosen[i] >= 0
         if not keep.any():
             continue
-        picked = codes[chosen[i][keep]]
+        picked = chosen[i][keep]
         bought = content.history_[rows[i]].indices
         anchors: list[str | None] = [None] * len(picked)
         if len(bought):

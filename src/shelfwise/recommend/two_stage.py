@@ -37,7 +37,7 @@ from shelfwise.features.definitions import FEATURE_VERSIONS, check_versions
 from shelfwise.models.base import Column, Evaluation, LearnedArrays
 from shelfwise.models.settings import Constraints, EstimatorSettings, Interval, Options
 from shelfwise.recommend import generators, new_products
-from shelfwise.recommend.ann import VectorIndex, load_index
+from shelfwise.recommend.ann import VectorIndex, load_index, open_index
 from shelfwise.recommend.candidates import CandidateStage
 from shelfwise.recommend.content import ContentRecommender
 from shelfwise.recommend.matrix import (
@@ -55,6 +55,8 @@ from shelfwise.tracing import span
 FeatureProvider = Callable[[pd.DataFrame], pd.DataFrame]
 SEGMENT_DEPTH = 200  # best sellers kept per segment
 FALLBACK = "popularity_fallback"
+NEW_INDEX_MIN = 20_000  # new products from which they are placed through an ANN index
+NEW_INDEX_PREFIX = "new_ann/"
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
     models_: dict[str, MatrixRecommender[Any]]
     ranker_: Ranker
     new_skus_: NDArray[np.str_]  # products nobody bought yet, placed by content similarity
+    new_index_: VectorIndex[Any] | None  # over their content vectors, when there are many
     provider_features_: list[str]
     fit_report_: dict[str, Any]
 
@@ -274,6 +277,22 @@ class TwoStageRecommender(MatrixRecommender[Any]):
                 data.latest_day,
                 self.settings.new_product_days,
             )
+        self._index_new_products()
+
+    def _index_new_products(self) -> None:
+        """An ANN index over the new products' content vectors once there are many of them
+        (placing new products scores a person against each one: 15 ms a request for a
+        million); below ``NEW_INDEX_MIN`` the exact product is cheaper and exact."""
+        self.new_index_ = None
+        content = self.models_.get("content")
+        if not isinstance(content, ContentRecommender) or len(self.new_skus_) < NEW_INDEX_MIN:
+            return
+        if self.settings.ann_url == "none":
+            return
+        codes = rows_of(content.items_, self.new_skus_)
+        codes = codes[codes >= 0]
+        url = None if self.settings.ann_url == "embedded" else self.settings.ann_url
+        self.new_index_ = open_index(url).build(content.item_vectors_[codes], codes)
 
     def add_products(self, frame: pd.DataFrame) -> NDArray[np.str_]:
         """Embed products that arrived after training (rows as the catalogue's) so that lists
@@ -288,6 +307,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         skus = content.add_products(frame)
         unknown = skus[rows_of(self.items_, skus) < 0]
         self.new_skus_ = np.union1d(self.new_skus_, unknown).astype(str)
+        self._index_new_products()  # content codes moved: rebuilt, not added to
         return unknown
 
     def _examples(
@@ -436,6 +456,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
                     self.settings.new_product_slots,
                     self.settings.new_product_every,
                     int(k),
+                    index=self.new_index_,
                 )
         return self.fill(ranked, people, int(k))
 
@@ -540,6 +561,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         state.update(ranker_state)
         state["fit_report"] = self.fit_report_
         arrays.update(_saved_index(self.index_))
+        arrays.update(_saved_index(self.new_index_, NEW_INDEX_PREFIX))
         arrays["segments"] = self.segments_
         arrays["segment_top"] = self.segment_top_
         arrays["new_skus"] = self.new_skus_
@@ -559,27 +581,29 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         self.segments_ = arrays["segments"]
         self.segment_top_ = arrays["segment_top"]
         self.new_skus_ = arrays.get("new_skus", np.array([], dtype=str))
+        self.new_index_ = _restore_index(arrays, NEW_INDEX_PREFIX)
 
 
 _RANKED = ("person_id", "sku", "score", "source", "bought_before", "repurchase_days", "anchor_sku")
 _NOT_FEATURES = {"row", "item", "anchor", "person_id", "sku", "source", "label", "group"}
 
 
-def _saved_index(index: VectorIndex[Any] | None) -> LearnedArrays:
-    """The index's own files as byte arrays (``ann/<file>``), so it loads without a rebuild."""
+def _saved_index(index: VectorIndex[Any] | None, prefix: str = "ann/") -> LearnedArrays:
+    """The index's own files as byte arrays (``<prefix><file>``), so it loads without a
+    rebuild."""
     if index is None:
         return {}
     with tempfile.TemporaryDirectory() as folder:
         index.save(folder)
         return {
-            f"ann/{path.name}": np.frombuffer(path.read_bytes(), dtype=np.uint8)
+            f"{prefix}{path.name}": np.frombuffer(path.read_bytes(), dtype=np.uint8)
             for path in sorted(Path(folder).iterdir())
             if path.is_file()
         }
 
 
-def _restore_index(arrays: LearnedArrays) -> VectorIndex[Any] | None:
-    files = {k[len("ann/") :]: v for k, v in arrays.items() if k.startswith("ann/")}
+def _restore_index(arrays: LearnedArrays, prefix: str = "ann/") -> VectorIndex[Any] | None:
+    files = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
     if not files:
         return None
     with tempfile.TemporaryDirectory() as folder:
