@@ -66,16 +66,16 @@ def place(
     instead of scoring every new sku."""
     persons = pd.unique(ranked["person_id"].to_numpy(dtype=str))
     rows = rows_of(content.users_, persons)
-    codes = rows_of(content.items_, new)
-    codes = codes[codes >= 0]
     known = rows >= 0
-    if not slots or not len(codes) or not known.any():
+    if not slots or not len(new) or not known.any():
         return ranked
     people, rows = persons[known], rows[known]
-    if index is not None:
+    if index is not None:  # its ids are the new skus' content codes: none to look up
         found, values = index.search(content.user_vectors_[rows], slots)
         chosen = np.where((found >= 0) & (values > 0), found, -1)
     else:
+        codes = rows_of(content.items_, new)
+        codes = codes[codes >= 0]
         scores = content.user_vectors_[rows] @ content.item_vectors_[codes].T
         scores = np.where(scores > 0, scores, -np.inf).astype(np.float32)
         positions, values = top_k(scores, slots)
