@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -80,3 +85,75 @@ def test_requests_succeed_with_redis_down_and_are_counted(
         assert client.post("/api/v1/events", json=event, headers=as_("a_writer")).status_code == 200
         assert runtime.faults["cache"] == 3  # the read, the write, the invalidation
         assert 'shelfwise_faults_total{stage="cache",tenant="a"} 3.0' in client.get("/metrics").text
+
+
+@pytest.mark.service
+def test_stopping_redis_in_the_middle_of_a_load_run_fails_no_request(
+    runtimes: dict[str, TenantRuntime],
+    keyring: KeyRing,
+    as_: Callable[[str], dict[str, str]],
+    tmp_path: Path,
+) -> None:
+    """A Redis of the test's own, killed while two clients keep asking."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while not _pings(url):
+            assert time.monotonic() < deadline, "the test's Redis did not start"
+            time.sleep(0.05)
+        runtime = runtimes["a"]
+        runtime.cache = open_cache(url, "a")
+        statuses: list[int] = []
+        stop = threading.Event()
+        with TestClient(create_app(runtimes, keyring)) as client:
+
+            def load(offset: int) -> None:
+                i = offset
+                while not stop.is_set():
+                    body = {"person_id": f"p{i % 20:02d}", "k": 3}  # 20 keys: cache hits
+                    answer = client.post(
+                        "/api/v1/recommendations", json=body, headers=as_("a_reader")
+                    )
+                    statuses.append(answer.status_code)
+                    i += 1
+
+            threads = [threading.Thread(target=load, args=(n,)) for n in (0, 7)]
+            for thread in threads:
+                thread.start()
+            _wait_for(lambda: len(statuses) >= 80)
+            assert runtime.answers["cache"] > 0  # Redis was answering
+            server.kill()  # mid-run
+            server.wait(timeout=10)
+            before = len(statuses)
+            _wait_for(lambda: len(statuses) >= before + 80)
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
+        assert set(statuses) == {200}
+        assert runtime.faults["cache"] > 0  # each failed read and write counted
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+
+
+def _pings(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.2).ping())
+    except redis.exceptions.ConnectionError:
+        return False
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the load run made no progress"
+        time.sleep(0.01)
