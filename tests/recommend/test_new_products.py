@@ -10,9 +10,12 @@ import pandas as pd
 import pytest
 
 from shelfwise.recommend import two_stage
+from shelfwise.recommend.catalogue import Catalogue
 from shelfwise.recommend.cold_start import Context, cold_candidates
+from shelfwise.recommend.content import ContentRecommender
+from shelfwise.recommend.decide import decide
 from shelfwise.recommend.explain import explain_one
-from shelfwise.recommend.new_products import SOURCE
+from shelfwise.recommend.new_products import SOURCE, place
 from shelfwise.recommend.two_stage import RecommenderSettings, TwoStageRecommender
 
 SMALL = {"ranker_trees": 30, "ranker_leaves": 7, "label_windows": 2}
@@ -60,6 +63,22 @@ def test_a_new_product_takes_the_fifth_place_of_the_lists_it_fits(
     assert set(new["anchor_sku"]) <= {f"s{s:02d}" for s in (0, 1, 2, 3, 12, 13, 14, 15)}
     assert not new["bought_before"].any()
     assert "dead" not in set(ranked["sku"])
+
+
+def test_the_business_rules_keep_a_new_product_in_its_place(
+    model: TwoStageRecommender, catalogue: pd.DataFrame
+) -> None:
+    ranked = model.ranked(["p00", "p03"], 10)
+    lists = ranked[ranked["source"] != SOURCE].assign(score=lambda f: f["score"] - 10.0)
+    content = model.models_["content"]
+    assert isinstance(content, ContentRecommender)
+    placed = place(lists, content, model.new_skus_, 1, 5, 10)  # ranker scores below 0
+    for _, rows in placed.groupby("person_id"):
+        assert rows["source"].tolist()[4] == SOURCE
+        assert (np.diff(rows["score"].to_numpy()) <= 0).all()  # scored between its neighbours
+    decision = decide(model, ["p00", "p03"], 10, Catalogue.from_frame(catalogue.assign(price=2.0)))
+    new = decision.recommendations[decision.recommendations["source"] == SOURCE]
+    assert new[["person_id", "sku", "rank"]].values.tolist() == [["p00", "n0", 5], ["p03", "n3", 5]]
 
 
 def test_products_added_after_training_are_placed_and_saved(

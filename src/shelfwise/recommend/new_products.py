@@ -14,7 +14,8 @@ recommender is given the product catalogue it also fits a
 :func:`place` gives each list ``slots`` places, every ``every``-th (ranks 5, 10, ... by
 default), to the new skus nearest (cosine of content vectors, above 0) to what the person
 bought, each anchored on the bought sku nearest to it, so the explanation can say "similar to
-X". A person with nothing near keeps the ranker's list.
+X". A person with nothing near keeps the ranker's list. A placed sku's score lies between the
+ranker's scores around its place, so the business rules, which order by score, keep it there.
 """
 
 from __future__ import annotations
@@ -110,5 +111,20 @@ def place(
     ordered = ranked.assign(_place=ranked.groupby("person_id", sort=False).cumcount() + 1.0)
     out = pd.concat([ordered, *parts], ignore_index=True)
     out = out.sort_values(["person_id", "_place"], kind="stable")
-    out = out.groupby("person_id", sort=False).head(k)
-    return out.drop(columns="_place").reset_index(drop=True)
+    out = out.groupby("person_id", sort=False).head(k).reset_index(drop=True)
+    return _scored_in_place(out).drop(columns="_place")
+
+
+def _scored_in_place(out: pd.DataFrame) -> pd.DataFrame:
+    """Each new sku's score set between the ranker's scores above and below its place (its
+    content similarity is on another scale), so that rules ordering by score keep it there."""
+    new = out["source"].eq(SOURCE)
+    ranked_score = out["score"].where(~new)
+    by_person = ranked_score.groupby(out["person_id"], sort=False)
+    above, below = by_person.ffill(), by_person.bfill()
+    between = np.where(
+        above.notna() & below.notna(),
+        (above + below) / 2,
+        np.where(above.notna(), above - 1e-6, below + 1e-6),
+    )
+    return out.assign(score=np.where(new, between, out["score"]))
