@@ -23,7 +23,6 @@ champion, an A/B experiment's arm, or a canary while it holds; the response name
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
@@ -31,7 +30,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -46,6 +45,7 @@ from shelfwise.recommend.generators import popularity_order
 from shelfwise.recommend.overrides import Overrides
 from shelfwise.recommend.rules import RulePolicy
 from shelfwise.recommend.two_stage import TwoStageRecommender
+from shelfwise.serve.answers import CHAMPION, Plan, Served, cache_key, listed_frames, without
 from shelfwise.serve.audit import DecisionAudit
 from shelfwise.serve.batching import MicroBatcher, batchable
 from shelfwise.serve.cache import CacheUnavailable, ResponseCache
@@ -57,32 +57,6 @@ from shelfwise.tracing import carried, span
 log = logging.getLogger("shelfwise.serve")
 LAST_GOOD_PERSONS = 100_000
 POPULAR_DEPTH = 500
-CHAMPION = "champion"
-
-
-@dataclass
-class _Plan:
-    """One request on its way through :class:`TenantRuntime`."""
-
-    request: RecommendationRequest
-    request_id: str
-    served: Served
-    key: str
-    started: float
-    budget: float = 0.0
-    body: dict[str, Any] | None = None  # answered already (from the cache)
-    future: Future[Any] | None = None  # the model's decision, under way
-    fault: str | None = None  # what kept the model from answering
-
-
-@dataclass(frozen=True)
-class Served:
-    """The model a request uses, with the registry version it came from and its variant."""
-
-    model: TwoStageRecommender | None
-    version: str | None
-    variant: str = CHAMPION
-    facts: Mapping[str, Any] = field(default_factory=dict)  # load seconds, artefact bytes
 
 
 class TenantRuntime:
@@ -201,11 +175,11 @@ class TenantRuntime:
                 return self._finished(plan, current, frames=frames)
             return self._finished(plan, current)
 
-    def _plan(self, request: RecommendationRequest, request_id: str, arrived: float) -> _Plan:
+    def _plan(self, request: RecommendationRequest, request_id: str, arrived: float) -> Plan:
         """The cached answer, or the model's decision started (a future), or the fault that
         keeps the model out of it (missing, shed late or busy)."""
         served = self.route(request)
-        plan = _Plan(request, request_id, served, _cache_key(request, served), time.perf_counter())
+        plan = Plan(request, request_id, served, cache_key(request, served), time.perf_counter())
         cached = self._cached(plan.key)
         if cached is not None and not self._in_stock(cached["items"]):
             self.faults["cache_stale"] += 1  # an item went out of stock since: decide again
@@ -254,7 +228,7 @@ class TenantRuntime:
 
     def _finished(
         self,
-        plan: _Plan,
+        plan: Plan,
         current: Any,
         *,
         frames: Any = None,
@@ -277,7 +251,7 @@ class TenantRuntime:
         return body
 
     def _model_items(
-        self, plan: _Plan, frames: Any, error: BaseException | None
+        self, plan: Plan, frames: Any, error: BaseException | None
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         variant = plan.served.variant
         if isinstance(error, TimeoutError | FutureTimeout):
@@ -302,7 +276,7 @@ class TenantRuntime:
         if plan.fault is not None:
             self.faults[plan.fault] += 1
             return [], []
-        return _listed_frames(*frames, request=plan.request)
+        return listed_frames(*frames, request=plan.request)
 
     def _warn(self, fault: str, message: str, *args: Any) -> None:
         """A warning at most once a second per fault, with how many it stands for (under load
@@ -317,7 +291,7 @@ class TenantRuntime:
         log.warning(message + (f" (and {held} more since the last warning)" if held else ""), *args)
 
     def _fall_back(
-        self, plan: _Plan, items: list[dict[str, Any]], removed: list[dict[str, Any]]
+        self, plan: Plan, items: list[dict[str, Any]], removed: list[dict[str, Any]]
     ) -> dict[str, Any]:
         request, served = plan.request, plan.served
         subject = request.subject
@@ -326,7 +300,7 @@ class TenantRuntime:
             with self._lock:
                 items, stage = list(self._last_good.get(subject, [])), "last_good"
             kept = [item for item in items if self._in_stock([item])]
-            items = _without(kept, request)[: request.k]
+            items = without(kept, request)[: request.k]
         if not items:
             items, stage = self._from_segment(served, request), "segment_popularity"
         if not items:
@@ -510,43 +484,3 @@ class TenantRuntime:
             self.batcher.close()
         if self.audit is not None:
             self.audit.close()
-
-
-def _cache_key(request: RecommendationRequest, served: Served) -> str:
-    return json.dumps([served.variant, served.version, request.model_dump(mode="json")])
-
-
-def _listed_frames(
-    recommendations: pd.DataFrame, removed: pd.DataFrame, *, request: RecommendationRequest
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """A decision's frames for one person as the response's items and the audit's removals."""
-    gone = [
-        {"sku": str(sku), "rule": str(rule)}
-        for sku, rule in zip(removed["sku"], removed["rule"], strict=True)
-    ]
-    return _without(_items(recommendations), request)[: request.k], gone
-
-
-def _items(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    score = frame["score"].astype(float)
-    return [
-        {
-            "sku": str(sku),
-            "rank": int(rank),
-            "score": None if not np.isfinite(value) else float(value),
-            "source": str(source),
-            "explanation": str(explanation),
-        }
-        for sku, rank, value, source, explanation in zip(
-            frame["sku"], frame["rank"], score, frame["source"], frame["explanation"], strict=True
-        )
-    ]
-
-
-def _without(items: list[dict[str, Any]], request: RecommendationRequest) -> list[dict[str, Any]]:
-    """The items the request's filters allow, ranks renumbered."""
-    excluded = set(request.filters.exclude_skus)
-    kept = [dict(item) for item in items if item["sku"] not in excluded]
-    for rank, item in enumerate(kept, start=1):
-        item["rank"] = rank
-    return kept

@@ -1,0 +1,83 @@
+"""What a request carries through :class:`~shelfwise.serve.tenant.TenantRuntime`, and how a
+decision's frames become the response's items."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shelfwise.recommend.two_stage import TwoStageRecommender
+from shelfwise.serve.schemas import RecommendationRequest
+
+CHAMPION = "champion"
+
+
+@dataclass
+class Plan:
+    """One request on its way through :class:`TenantRuntime`."""
+
+    request: RecommendationRequest
+    request_id: str
+    served: Served
+    key: str
+    started: float
+    budget: float = 0.0
+    body: dict[str, Any] | None = None  # answered already (from the cache)
+    future: Future[Any] | None = None  # the model's decision, under way
+    fault: str | None = None  # what kept the model from answering
+
+
+@dataclass(frozen=True)
+class Served:
+    """The model a request uses, with the registry version it came from and its variant."""
+
+    model: TwoStageRecommender | None
+    version: str | None
+    variant: str = CHAMPION
+    facts: Mapping[str, Any] = field(default_factory=dict)  # load seconds, artefact bytes
+
+
+def cache_key(request: RecommendationRequest, served: Served) -> str:
+    return json.dumps([served.variant, served.version, request.model_dump(mode="json")])
+
+
+def listed_frames(
+    recommendations: pd.DataFrame, removed: pd.DataFrame, *, request: RecommendationRequest
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A decision's frames for one person as the response's items and the audit's removals."""
+    gone = [
+        {"sku": str(sku), "rule": str(rule)}
+        for sku, rule in zip(removed["sku"], removed["rule"], strict=True)
+    ]
+    return without(_items(recommendations), request)[: request.k], gone
+
+
+def _items(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    score = frame["score"].astype(float)
+    return [
+        {
+            "sku": str(sku),
+            "rank": int(rank),
+            "score": None if not np.isfinite(value) else float(value),
+            "source": str(source),
+            "explanation": str(explanation),
+        }
+        for sku, rank, value, source, explanation in zip(
+            frame["sku"], frame["rank"], score, frame["source"], frame["explanation"], strict=True
+        )
+    ]
+
+
+def without(items: list[dict[str, Any]], request: RecommendationRequest) -> list[dict[str, Any]]:
+    """The items the request's filters allow, ranks renumbered."""
+    excluded = set(request.filters.exclude_skus)
+    kept = [dict(item) for item in items if item["sku"] not in excluded]
+    for rank, item in enumerate(kept, start=1):
+        item["rank"] = rank
+    return kept
