@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import tempfile
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -433,6 +434,31 @@ def best_first(ids: Ids, scores: NDArray[np.float32], k: int) -> tuple[Ids, NDAr
     return chosen, values
 
 
+def index_arrays(index: VectorIndex[Any] | None, prefix: str) -> dict[str, NDArray[np.uint8]]:
+    """The index's own files as byte arrays named ``<prefix><file>``, to save inside a model's
+    arrays so that it loads without a rebuild (none for no index)."""
+    if index is None:
+        return {}
+    with tempfile.TemporaryDirectory() as folder:
+        index.save(folder)
+        return {
+            f"{prefix}{path.name}": np.frombuffer(path.read_bytes(), dtype=np.uint8)
+            for path in sorted(Path(folder).iterdir())
+            if path.is_file()
+        }
+
+
+def index_from_arrays(arrays: dict[str, NDArray[Any]], prefix: str) -> VectorIndex[Any] | None:
+    """The index :func:`index_arrays` saved under ``prefix`` (None: there is none)."""
+    files = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+    if not files:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        for name, data in files.items():
+            (Path(folder) / name).write_bytes(data.tobytes())
+        return load_index(folder)
+
+
 __all__ = [
     "DEFAULT_K",
     "ExactIndex",
@@ -440,6 +466,8 @@ __all__ = [
     "VectorIndex",
     "backend_class",
     "best_first",
+    "index_arrays",
+    "index_from_arrays",
     "load_index",
     "measure_recall",
     "open_index",

@@ -47,6 +47,17 @@ def _as_index(skus: Values | Iterable[Any]) -> pd.Index:
     return index
 
 
+def _margin_rate(price: NDArray[np.float64], margin: NDArray[np.float64]) -> NDArray[np.float64]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate: NDArray[np.float64] = np.where(price > 0, margin / price, np.nan)
+    return rate
+
+
+def _turnover(units_sold: NDArray[np.float64], on_hand: NDArray[np.float64]) -> NDArray[np.float64]:
+    turnover: NDArray[np.float64] = units_sold / (on_hand + 1.0)
+    return turnover
+
+
 def _nanoseconds(at: pd.Timestamp | str) -> int:
     """Nanoseconds since the epoch, UTC; a time without a zone is taken as UTC."""
     moment = pd.Timestamp(at)
@@ -252,16 +263,13 @@ class Catalogue:
     @property
     def margin_rate(self) -> NDArray[np.float64]:
         """Margin as a share of the price; NaN where unknown or the price is 0."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rate: NDArray[np.float64] = np.where(self.price > 0, self.margin / self.price, np.nan)
-        return rate
+        return _margin_rate(self.price, self.margin)
 
     @property
     def turnover(self) -> NDArray[np.float64]:
         """Recent units sold per unit of stock, ``units_sold / (on_hand + 1)`` (the 1 keeps
         a sold-out sku finite); NaN where sales or stock are unknown."""
-        turnover: NDArray[np.float64] = self.units_sold / (self.on_hand + 1.0)
-        return turnover
+        return _turnover(self.units_sold, self.on_hand)
 
     def facts(self, skus: Values | Iterable[Any]) -> pd.DataFrame:
         """One row per sku asked for, in that order, with every fact (NaN/None if unknown).
@@ -278,8 +286,6 @@ class Catalogue:
 
         price, cost, on_hand = pick(self.price), pick(self.cost), pick(self.on_hand)
         margin = price - cost
-        with np.errstate(divide="ignore", invalid="ignore"):
-            margin_rate = np.where(price > 0, margin / price, np.nan)
         return pd.DataFrame(
             {
                 "sku": wanted.to_numpy(),
@@ -290,10 +296,10 @@ class Catalogue:
                 "price": price,
                 "cost": cost,
                 "margin": margin,
-                "margin_rate": margin_rate,
+                "margin_rate": _margin_rate(price, margin),
                 "sensitive_category": pick(self.sensitive_category),
                 "on_hand": on_hand,
-                "turnover": pick(self.units_sold) / (on_hand + 1.0),
+                "turnover": _turnover(pick(self.units_sold), on_hand),
             }
         )
 

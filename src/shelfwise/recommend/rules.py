@@ -285,27 +285,7 @@ def _rows(
 ) -> _Rows:
     sku = _texts(candidates["sku"])
     item = catalogue.index(sku)
-    if not overrides.pins and not overrides.person_pins:  # the usual case: nothing to link
-        return _Rows(
-            person=person,
-            sku=sku,
-            item=item,
-            score=candidates["score"].to_numpy(np.float64),
-            source=_column(candidates, "source", "", object),
-            anchor=_column(candidates, "anchor_sku", None, object),
-            repurchase_days=_column(candidates, "repurchase_days", np.nan, np.float64),
-            bought_before=_column(candidates, "bought_before", False, bool),
-            pin=np.zeros(len(sku), dtype=np.int64),
-        )
-    pins = _pins(overrides, persons, catalogue)
-    stride = len(catalogue) + 1
-    # A pin of a catalogue sku that is among the person's candidates marks that row; every
-    # other pin (a sku the catalogue lacks included) becomes a row of its own.
-    linkable = pins[pins["item"] >= 0]
-    link_keys = pd.Index(linkable["person"] * stride + linkable["item"], dtype=np.int64)
-    link = np.where(item >= 0, link_keys.get_indexer(pd.Index(person * stride + item)), -1)
-    pin = np.append(linkable["position"].to_numpy(np.int64), 0)[link]  # -1 picks the 0
-    extra = pins.drop(index=linkable.index[np.unique(link[link >= 0])])
+    pin, extra = _linked_pins(person, item, persons, catalogue, overrides)
     n = len(extra)
     return _Rows(
         person=np.concatenate([person, extra["person"].to_numpy(np.int64)]),
@@ -326,6 +306,36 @@ def _rows(
         ),
         pin=np.concatenate([pin, extra["position"].to_numpy(np.int64)]),
     )
+
+
+def _linked_pins(
+    person: NDArray[np.int64],
+    item: NDArray[np.int64],
+    persons: NDArray[np.object_],
+    catalogue: Catalogue,
+    overrides: Overrides,
+) -> tuple[NDArray[np.int64], pd.DataFrame]:
+    """Each candidate row's pinned position (0: none), and the pins that are no candidate's
+    (a sku the catalogue lacks included), which become rows of their own."""
+    if not overrides.pins and not overrides.person_pins:  # the usual case: nothing to link
+        return np.zeros(len(person), dtype=np.int64), _NO_PINS
+    pins = _pins(overrides, persons, catalogue)
+    stride = len(catalogue) + 1
+    linkable = pins[pins["item"] >= 0]
+    link_keys = pd.Index(linkable["person"] * stride + linkable["item"], dtype=np.int64)
+    link = np.where(item >= 0, link_keys.get_indexer(pd.Index(person * stride + item)), -1)
+    pin = np.append(linkable["position"].to_numpy(np.int64), 0)[link]  # -1 picks the 0
+    return pin, pins.drop(index=linkable.index[np.unique(link[link >= 0])])
+
+
+_NO_PINS = pd.DataFrame(
+    {
+        "person": np.empty(0, np.int64),
+        "sku": np.empty(0, object),
+        "position": np.empty(0, np.int64),
+        "item": np.empty(0, np.int64),
+    }
+)
 
 
 def _pins(overrides: Overrides, persons: NDArray[np.object_], catalogue: Catalogue) -> pd.DataFrame:

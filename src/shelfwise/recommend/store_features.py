@@ -45,19 +45,23 @@ class StoreFeatures:
         return self.store.training_frame(keys, self.sets)
 
     def columns(
-        self, person_ids: NDArray[Any], skus: NDArray[Any]
-    ) -> tuple[dict[str, NDArray[Any]], dict[str, str]] | None:
-        """Online: the features of (person, sku) pairs now, as columns, with the set versions
-        they were computed at (as :meth:`__call__` gives them in a frame); offline: None."""
+        self,
+        person_ids: NDArray[Any],
+        skus: NDArray[Any],
+        expected_versions: Mapping[str, str] | None = None,
+    ) -> dict[str, NDArray[Any]] | None:
+        """Online: the features of (person, sku) pairs now, as columns (what :meth:`__call__`
+        gives in a frame), refusing set versions other than ``expected_versions``; offline:
+        None."""
         if not self.online:
             return None
         if self.persons is not None:
             known = self.persons
             person_ids = np.asarray([known.get(p, p) for p in person_ids], dtype=object)
-        now = pd.Timestamp.now(tz="UTC").timestamp()
+        now = np.full(len(skus), pd.Timestamp.now(tz="UTC").timestamp())
         keys = {"person_id": person_ids, "sku": skus}
-        columns, _, versions = self.store._online(keys, np.full(len(skus), now), self.sets, None)
-        return columns, versions
+        columns, _ = self.store.vector_columns(keys, now, self.sets, expected_versions)
+        return columns
 
 
 def store_features(

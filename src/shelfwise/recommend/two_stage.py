@@ -22,11 +22,9 @@ nothing, every candidate is new, and so is every positive label.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -37,7 +35,7 @@ from shelfwise.features.definitions import FEATURE_VERSIONS, check_versions
 from shelfwise.models.base import Column, Evaluation, LearnedArrays
 from shelfwise.models.settings import Constraints, EstimatorSettings, Interval, Options
 from shelfwise.recommend import generators, new_products
-from shelfwise.recommend.ann import VectorIndex, load_index, open_index
+from shelfwise.recommend.ann import VectorIndex, index_arrays, index_from_arrays
 from shelfwise.recommend.candidates import CandidateStage
 from shelfwise.recommend.content import ContentRecommender
 from shelfwise.recommend.matrix import (
@@ -56,7 +54,7 @@ FeatureProvider = Callable[[pd.DataFrame], pd.DataFrame]
 SEGMENT_DEPTH = 200  # best sellers kept per segment
 FALLBACK = "popularity_fallback"
 NEW_INDEX_MIN = 20_000  # new products from which they are placed through an ANN index
-NEW_INDEX_PREFIX = "new_ann/"
+ALS_INDEX_PREFIX, NEW_INDEX_PREFIX = "ann/", "new_ann/"  # their files among the arrays
 
 
 @dataclass(frozen=True)
@@ -280,21 +278,12 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         self._index_new_products()
 
     def _index_new_products(self) -> None:
-        """An ANN index over the new products' content vectors once there are many of them
-        (placing new products scores a person against each one: 15 ms a request for a
-        million); below ``NEW_INDEX_MIN`` the exact product is cheaper and exact."""
-        self.new_index_ = None
         content = self.models_.get("content")
-        if not isinstance(content, ContentRecommender) or len(self.new_skus_) < NEW_INDEX_MIN:
-            return
-        if self.settings.ann_url == "none":
-            return
-        codes = rows_of(content.items_, self.new_skus_)
-        codes = codes[codes >= 0]
-        url = None if self.settings.ann_url == "embedded" else self.settings.ann_url
-        # The default search width: on the bench's million (many sharing one vector), ef 800
-        # finds the best new product for 92% of persons, ef 128 for 53%.
-        self.new_index_ = open_index(url).build(content.item_vectors_[codes], codes)
+        self.new_index_ = (
+            new_products.index_of(content, self.new_skus_, self.settings.ann_url, NEW_INDEX_MIN)
+            if isinstance(content, ContentRecommender)
+            else None
+        )
 
     def add_products(self, frame: pd.DataFrame) -> NDArray[np.str_]:
         """Embed products that arrived after training (rows as the catalogue's) so that lists
@@ -377,18 +366,16 @@ class TwoStageRecommender(MatrixRecommender[Any]):
                     "(recommender.features = store_features(store)) before it recommends"
                 )
             return frame
-        fast = getattr(self.features, "columns", None)
+        fast = None if self._training else getattr(self.features, "columns", None)
         served = (
-            None
-            if self._training or fast is None
-            else fast(frame["person_id"].to_numpy(), frame["sku"].to_numpy())
+            fast(frame["person_id"].to_numpy(), frame["sku"].to_numpy(), self.feature_versions)
+            if fast is not None
+            else None
         )
         if served is not None:  # the serving fast path: the same features, no frames between
-            columns, versions = served
-            check_versions(self.feature_versions, versions, where="TwoStageRecommender.recommend")
             found = {
                 name: values.astype(np.float32)
-                for name, values in columns.items()
+                for name, values in served.items()
                 if name not in ("person_id", "sku", "as_of") and values.dtype.kind in "biuf"
             }
             return pd.concat([frame, pd.DataFrame(found, index=frame.index)], axis=1)
@@ -562,8 +549,8 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         arrays.update(ranker_arrays)
         state.update(ranker_state)
         state["fit_report"] = self.fit_report_
-        arrays.update(_saved_index(self.index_))
-        arrays.update(_saved_index(self.new_index_, NEW_INDEX_PREFIX))
+        arrays.update(index_arrays(self.index_, ALS_INDEX_PREFIX))
+        arrays.update(index_arrays(self.new_index_, NEW_INDEX_PREFIX))
         arrays["segments"] = self.segments_
         arrays["segment_top"] = self.segment_top_
         arrays["new_skus"] = self.new_skus_
@@ -576,42 +563,18 @@ class TwoStageRecommender(MatrixRecommender[Any]):
             prefix = f"{name}."
             inner = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
             self.models_[name] = generators.restore(saved, inner)
-        self.index_ = _restore_index(arrays)
+        self.index_ = index_from_arrays(arrays, ALS_INDEX_PREFIX)
         self.stage_ = generators.stage_of(self.models_, self.settings, self.index_)
         self.ranker_ = Ranker.from_state(arrays, state)
         self.fit_report_ = state.get("fit_report", {})
         self.segments_ = arrays["segments"]
         self.segment_top_ = arrays["segment_top"]
         self.new_skus_ = arrays.get("new_skus", np.array([], dtype=str))
-        self.new_index_ = _restore_index(arrays, NEW_INDEX_PREFIX)
+        self.new_index_ = index_from_arrays(arrays, NEW_INDEX_PREFIX)
 
 
 _RANKED = ("person_id", "sku", "score", "source", "bought_before", "repurchase_days", "anchor_sku")
 _NOT_FEATURES = {"row", "item", "anchor", "person_id", "sku", "source", "label", "group"}
-
-
-def _saved_index(index: VectorIndex[Any] | None, prefix: str = "ann/") -> LearnedArrays:
-    """The index's own files as byte arrays (``<prefix><file>``), so it loads without a
-    rebuild."""
-    if index is None:
-        return {}
-    with tempfile.TemporaryDirectory() as folder:
-        index.save(folder)
-        return {
-            f"{prefix}{path.name}": np.frombuffer(path.read_bytes(), dtype=np.uint8)
-            for path in sorted(Path(folder).iterdir())
-            if path.is_file()
-        }
-
-
-def _restore_index(arrays: LearnedArrays, prefix: str = "ann/") -> VectorIndex[Any] | None:
-    files = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
-    if not files:
-        return None
-    with tempfile.TemporaryDirectory() as folder:
-        for name, data in files.items():
-            (Path(folder) / name).write_bytes(data.tobytes())
-        return load_index(folder)
 
 
 def _day(moment: pd.Timestamp) -> float:
