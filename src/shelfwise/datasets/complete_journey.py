@@ -33,6 +33,8 @@ WEEK_START = (
     "CASE WHEN week <= 1 THEN TIMESTAMP '2017-01-01' "
     "ELSE TIMESTAMP '2017-01-02' + to_days(CAST(7 * (week - 2) AS INTEGER)) END"
 )
+# Transaction times are in UTC; the stores (and the retailer's weeks) keep New York time.
+TIMEZONE = "America/New_York"
 AGE_RESTRICTED_CATEGORIES = (
     "BEERS/ALES", "DOMESTIC WINE", "IMPORTED WINE", "MISC WINE", "LIQUOR",
     "CIGARETTES", "CIGARS", "TOBACCO OTHER",

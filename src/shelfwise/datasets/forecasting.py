@@ -28,3 +28,22 @@ def load_stallion(datasets_dir: Path | str | None = None) -> pd.DataFrame:
     return pd.read_parquet(
         dataset_file("stallion_beverage_sales", "stallion.parquet", datasets_dir)
     )
+
+
+STALLION_KNOWN = ("price_actual", "price_regular", "discount_in_percent")
+
+
+def stallion_demand(datasets_dir: Path | str | None = None) -> pd.DataFrame:
+    """The panel as a demand frame: ``series_id`` = agency|sku, ``period_start`` = the month,
+    ``quantity`` = volume, prices and discount (known ahead, as planned), agency and sku."""
+    raw = load_stallion(datasets_dir)
+    return pd.DataFrame(
+        {
+            "series_id": raw["agency"].astype(str) + "|" + raw["sku"].astype(str),
+            "period_start": pd.to_datetime(raw["date"]),
+            "quantity": raw[STALLION_TARGET].astype(float),
+            **{name: raw[name].astype(float) for name in STALLION_KNOWN},
+            "agency": raw["agency"].astype(str),
+            "sku": raw["sku"].astype(str),
+        }
+    ).sort_values(["series_id", "period_start"], ignore_index=True)

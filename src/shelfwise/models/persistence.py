@@ -45,6 +45,7 @@ BUILTIN_FAMILIES = {
     "als": "shelfwise.recommend.als",
     "content": "shelfwise.recommend.content",
     "recommender": "shelfwise.recommend.two_stage",
+    "demand_forecaster": "shelfwise.forecast.model",
 }
 
 _registry: dict[str, type[Estimator[Any]]] = {}

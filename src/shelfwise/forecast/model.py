@@ -1,0 +1,553 @@
+"""The demand forecaster: a global gradient-boosted model, department tiers, and a blend with
+the simple forecasts that grocery demand rewards, with conformal intervals.
+
+``fit`` takes the long demand frame (``series_id``, ``period_start``, ``quantity``; known
+covariates and static attributes as the settings name them; rows past the last observed period
+may carry planned covariates with no quantity). It then:
+
+1. trains the global model on every origin whose horizon it can see, except the last
+   ``validation_origins``, and a model per tier (a department with enough series);
+2. forecasts those held-out origins with each, and with the moving average, TSB and the
+   seasonal naive forecast; adopts a tier where it beats the global model on its own series
+   by ``tier_min_gain``; learns the blend's weights per demand class and the conformal
+   interval quantiles from the same origins;
+3. trains the global and the adopted tier models again on everything.
+
+``predict`` takes ``series_id`` and ``period_start`` (1 to ``horizon`` periods after the
+last observed one) and, optionally, the known covariates of those periods, and returns the
+forecast with its interval, the demand class and which model made it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from shelfwise.forecast import baselines
+from shelfwise.forecast.blend import fit_intervals, fit_weights
+from shelfwise.forecast.design import Design, Rows, rows_at
+from shelfwise.forecast.metrics import forecast_metrics, naive_scale
+from shelfwise.forecast.panel import FREQUENCIES, PERIOD, SERIES, TARGET, Panel, panel_from_frame
+from shelfwise.models.base import Column, Estimator, Evaluation, LearnedArrays
+from shelfwise.models.settings import Constraints, EstimatorSettings, Interval, Options
+
+Matrix = NDArray[np.float64]
+GLOBAL = "global"
+MEMBERS = ("model", "moving_average", "tsb", "seasonal_naive")
+ZERO_DOMINATED = 0.5  # share of zeros lately above which a sub-unit forecast is noise: 0
+
+
+@dataclass(frozen=True)
+class ForecasterSettings(EstimatorSettings):
+    freq: str = "W-MON"
+    horizon: int = 4
+    known: tuple[str, ...] = ("display_stores", "mailer_stores")
+    static: tuple[str, ...] = ("department", "category")
+    tier_by: str | None = "department"
+    tier_min_series: int = 25
+    tier_min_gain: float = 0.02
+    interval_level: float = 0.8
+    validation_origins: int = 4
+    min_history: int = 3
+    start_at_first_sale: bool = True
+    # A known covariate with no row is 0 (no promotion row: not promoted); False: unknown.
+    absent_known_is_zero: bool = True
+    rounds: int = 500
+    learning_rate: float = 0.03
+    leaves: int = 31
+    min_leaf: int = 50
+    seed: int = 0
+
+    constraints: ClassVar[Constraints] = {
+        "freq": (Options(tuple(FREQUENCIES)),),
+        "horizon": (Interval(1, 104, integer=True),),
+        "known": (tuple,),
+        "static": (tuple,),
+        "tier_by": (None, str),
+        "tier_min_series": (Interval(2, None, integer=True),),
+        "tier_min_gain": (Interval(0, 1),),
+        "interval_level": (Interval(0, 1, "neither"),),
+        "validation_origins": (Interval(1, None, integer=True),),
+        "min_history": (Interval(1, None, integer=True),),
+        "start_at_first_sale": (bool,),
+        "absent_known_is_zero": (bool,),
+        "rounds": (Interval(1, None, integer=True),),
+        "learning_rate": (Interval(0, 1, "right"),),
+        "leaves": (Interval(2, None, integer=True),),
+        "min_leaf": (Interval(1, None, integer=True),),
+        "seed": (int,),
+    }
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.tier_by is not None and self.tier_by not in self.static:
+            raise ValueError(f"tier_by {self.tier_by!r} must be one of static {self.static}")
+
+
+class DemandForecaster(Estimator[ForecasterSettings]):
+    family = "demand_forecaster"
+    settings_type = ForecasterSettings
+    training_columns = (SERIES, PERIOD)
+    evaluation_columns = (SERIES, PERIOD, TARGET)
+    input_schema = (Column(SERIES, "string"), Column(PERIOD, "datetime"))
+    output_schema = (
+        Column(SERIES, "string"),
+        Column(PERIOD, "datetime"),
+        Column("forecast", "double"),
+        Column("lower", "double"),
+        Column("upper", "double"),
+        Column("demand_class", "string"),
+        Column("model", "string"),
+    )
+    primary_metric = "mae"
+    higher_is_better = False
+
+    panel_: Panel
+    design_: Design
+    levels_: dict[str, list[str]]
+    boosters_: dict[str, lgb.Booster]
+    weights_: Matrix
+    intervals_: NDArray[np.float64]
+    report_: dict[str, Any]
+
+    # --- fit ---------------------------------------------------------------------------
+    def _fit(self, frame: pd.DataFrame) -> None:
+        s = self.settings
+        self._check_columns(frame)
+        observed = frame[frame[TARGET].notna()] if TARGET in frame else frame.iloc[:0]
+        if observed.empty:
+            raise ValueError("DemandForecaster.fit: the demand frame has no observed quantity")
+        panel = panel_from_frame(
+            frame,
+            s.freq,
+            s.known,
+            s.static,
+            until=observed[PERIOD].max(),
+            start_at_first_sale=s.start_at_first_sale,
+            known_fill=0.0 if s.absent_known_is_zero else None,
+        )
+        self.levels_ = {n: sorted(set(panel.series[n].astype(str))) for n in s.static}
+        self.panel_ = panel
+        self.design_ = Design.for_panel(
+            panel, s.known, tuple(len(v) for v in self.levels_.values())
+        )
+        periods = panel.y.shape[1]
+        first = periods - 1 - s.horizon - s.validation_origins + 1
+        if first < s.min_history + 1:
+            raise ValueError(
+                f"DemandForecaster.fit: {periods} periods are too few for horizon {s.horizon} "
+                f"and {s.validation_origins} validation origins; need at least "
+                f"{s.min_history + s.horizon + s.validation_origins + 1}"
+            )
+        validation = list(range(first, periods - s.horizon))
+        train = self._training_rows(target_until=first)
+        boosters = self._train_all(train)
+        report = self._validate(boosters, validation)
+        self.boosters_ = self._train_all(
+            self._training_rows(target_until=periods - 1), only=report["adopted"]
+        )
+        self.report_ = report
+
+    def _check_columns(self, frame: pd.DataFrame) -> None:
+        wanted = [TARGET, *self.settings.known, *self.settings.static]
+        missing = [c for c in wanted if c not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"DemandForecaster.fit: the demand frame lacks {missing} (settings.known and "
+                f"settings.static name them); it has {list(frame.columns)}"
+            )
+
+    def _static_codes(self) -> NDArray[np.int64]:
+        series = self.panel_.series
+        codes = [  # in the settings' order: the saved state's keys come back sorted
+            pd.Index(self.levels_[name]).get_indexer(pd.Index(series[name].astype(str)))
+            for name in self.settings.static
+        ]
+        return np.column_stack(codes) if codes else np.zeros((len(series), 0), np.int64)
+
+    def _eligible(self, origin: int) -> NDArray[np.bool_]:
+        return (origin - self.panel_.starts) >= self.settings.min_history - 1
+
+    def _rows(self, origin: int, horizons: range, y: Matrix | None = None) -> Rows:
+        panel = self.panel_
+        return rows_at(
+            self.design_,
+            panel.y if y is None else y,
+            panel.known,
+            self._static_codes(),
+            origin,
+            horizons,
+            self._season_offset(),
+            self._eligible(origin),
+        )
+
+    def _season_offset(self) -> int:
+        start = self.panel_.periods[0]
+        if self.panel_.freq == "MS":
+            return int(start.month - 1)
+        if self.panel_.freq == "D":
+            return int(start.dayofweek)
+        return int(start.isocalendar().week - 1)
+
+    def _training_rows(self, target_until: int) -> tuple[Rows, Matrix]:
+        """Rows for every origin whose targets lie at or before ``target_until``, and targets."""
+        parts, targets = [], []
+        y = self.panel_.y
+        for origin in range(self.design_.lags, target_until):
+            horizons = range(1, min(self.settings.horizon, target_until - origin) + 1)
+            rows = self._rows(origin, horizons)
+            target = y[rows.series, rows.origin + rows.horizon]
+            keep = ~np.isnan(target)
+            parts.append(_subset(rows, keep))
+            targets.append(target[keep])
+        return _concat(parts), np.concatenate(targets)
+
+    def _tiers(self) -> dict[str, NDArray[np.bool_]]:
+        """Tier name -> which series it covers (departments with enough series)."""
+        by = self.settings.tier_by
+        if by is None:
+            return {}
+        values = self.panel_.series[by].astype(str).to_numpy()
+        out = {}
+        for level in self.levels_[by]:
+            members = values == level
+            if members.sum() >= self.settings.tier_min_series and level:
+                out[f"{by}:{level}"] = members
+        return out
+
+    def _train_all(
+        self, data: tuple[Rows, Matrix], only: list[str] | None = None
+    ) -> dict[str, lgb.Booster]:
+        rows, target = data
+        boosters = {GLOBAL: self._train(rows, target)}
+        for name, members in self._tiers().items():
+            if only is not None and name not in only:
+                continue
+            keep = members[rows.series]
+            if keep.sum() >= 10 * self.settings.min_leaf:
+                boosters[name] = self._train(_subset(rows, keep), target[keep])
+        return boosters
+
+    def _train(self, rows: Rows, target: Matrix) -> lgb.Booster:
+        s = self.settings
+        params = {
+            "objective": "l1",
+            "learning_rate": s.learning_rate,
+            "num_leaves": s.leaves,
+            "min_data_in_leaf": s.min_leaf,
+            "feature_fraction": 0.8,
+            "bagging_fraction": 0.8,
+            "bagging_freq": 1,
+            "seed": s.seed,
+            "deterministic": True,
+            "verbosity": -1,
+            "num_threads": 2,
+        }
+        dataset = lgb.Dataset(
+            rows.features,
+            target / rows.scale,
+            weight=rows.scale,
+            feature_name=self.design_.names,
+            categorical_feature=self.design_.categorical,
+            free_raw_data=True,
+        )
+        return lgb.train(params, dataset, num_boost_round=s.rounds)
+
+    # --- validation: tiers, blend, intervals ----------------------------------------------
+    def _validate(self, boosters: dict[str, lgb.Booster], origins: list[int]) -> dict[str, Any]:
+        s = self.settings
+        y = self.panel_.y
+        tiers = self._tiers()
+        collected: dict[str, list[Any]] = {k: [] for k in ("rows", "actual", "global", "members")}
+        tier_predictions: dict[str, list[Matrix]] = {
+            name: [] for name in boosters if name != GLOBAL
+        }
+        for origin in origins:
+            rows = self._rows(origin, range(1, s.horizon + 1))
+            actual = y[rows.series, rows.origin + rows.horizon]
+            keep = ~np.isnan(actual)
+            rows = _subset(rows, keep)
+            collected["rows"].append(rows)
+            collected["actual"].append(actual[keep])
+            collected["global"].append(_predict(boosters[GLOBAL], rows))
+            for name in tier_predictions:
+                tier_predictions[name].append(_predict(boosters[name], rows))
+            collected["members"].append(self._simple_members(y[:, : origin + 1], rows))
+        rows = _concat(collected["rows"])
+        actual = np.concatenate(collected["actual"])
+        model = np.concatenate(collected["global"])
+        adopted, comparison = [], {}
+        for name, predictions in tier_predictions.items():
+            covered = tiers[name][rows.series]
+            tiered = np.concatenate(predictions)
+            total = actual[covered].sum()
+            global_wape = np.abs(model[covered] - actual[covered]).sum() / max(total, 1e-9)
+            tier_wape = np.abs(tiered[covered] - actual[covered]).sum() / max(total, 1e-9)
+            adopt = tier_wape <= (1 - s.tier_min_gain) * global_wape
+            comparison[name] = {
+                "series": int(tiers[name].sum()),
+                "global_wape": round(float(global_wape), 4),
+                "tier_wape": round(float(tier_wape), 4),
+                "adopted": bool(adopt),
+            }
+            if adopt:
+                adopted.append(name)
+                model = np.where(covered, tiered, model)
+        members = np.column_stack([model, np.vstack(collected["members"])])
+        classes = self._classes_at(rows)
+        self.weights_ = fit_weights(members, actual, classes)
+        blended = self._finish(members, classes, rows)
+        self.intervals_ = fit_intervals(
+            (actual - blended) / rows.scale, rows.horizon, classes, s.horizon, s.interval_level
+        )
+        total = max(actual.sum(), 1e-9)
+        return {
+            "adopted": adopted,
+            "tiers": comparison,
+            "validation_origins": [str(self.panel_.periods[o].date()) for o in origins],
+            "validation_wape": {
+                "blend": round(float(np.abs(blended - actual).sum() / total), 4),
+                **{
+                    name: round(float(np.abs(members[:, i] - actual).sum() / total), 4)
+                    for i, name in enumerate(MEMBERS)
+                },
+            },
+            "weights": {
+                cls: dict(zip(MEMBERS, map(float, self.weights_[i]), strict=True))
+                for i, cls in enumerate(baselines.CLASSES)
+            },
+        }
+
+    def _simple_members(self, history: Matrix, rows: Rows) -> Matrix:
+        design = self.design_
+        average = baselines.moving_average(history, design.windows[0])
+        tsb = baselines.tsb(history)
+        seasonal = baselines.seasonal_naive(history, design.season, self.settings.horizon)
+        return np.column_stack(
+            [average[rows.series], tsb[rows.series], seasonal[rows.series, rows.horizon - 1]]
+        )
+
+    def _classes_at(self, rows: Rows) -> NDArray[np.int64]:
+        window = max(self.design_.windows[:2])
+        out = np.zeros(len(rows.series), np.int64)
+        for origin in np.unique(rows.origin):
+            at = rows.origin == origin
+            history = self.panel_.y[:, max(0, origin - window + 1) : origin + 1]
+            out[at] = baselines.demand_classes(history)[rows.series[at]]
+        return out
+
+    def _finish(self, members: Matrix, classes: NDArray[np.int64], rows: Rows) -> Matrix:
+        """The blend, clipped at 0, with sub-unit forecasts of zero-dominated series at 0."""
+        blended = np.maximum((members * self.weights_[classes]).sum(axis=1), 0.0)
+        window = max(self.design_.windows[:2])
+        zeros = np.zeros(len(rows.series))
+        for origin in np.unique(rows.origin):
+            at = rows.origin == origin
+            history = self.panel_.y[:, max(0, origin - window + 1) : origin + 1]
+            zeros[at] = baselines.zero_share(history, window)[rows.series[at]]
+        return np.where((zeros >= ZERO_DOMINATED) & (blended < 0.5), 0.0, blended)
+
+    # --- predict ---------------------------------------------------------------------------
+    def _predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        s = self.settings
+        panel = self.panel_
+        last = panel.y.shape[1] - 1
+        ids = frame[SERIES].astype(str).to_numpy()
+        index = pd.Index(panel.ids).get_indexer(pd.Index(ids))
+        if (index < 0).any():
+            unknown = sorted(set(ids[index < 0]))
+            raise ValueError(
+                f"DemandForecaster.predict: {len(unknown)} series the model was not trained "
+                f"on, e.g. {unknown[:5]}"
+            )
+        future = panel.future_periods(s.horizon)
+        when = pd.DatetimeIndex(pd.to_datetime(frame[PERIOD]))
+        horizon = future.get_indexer(when) + 1
+        if (horizon <= 0).any():
+            bad = when[horizon <= 0][0]
+            raise ValueError(
+                f"DemandForecaster.predict: period_start {bad} is not one of the {s.horizon} "
+                f"periods after the last observed one ({panel.periods[-1].date()}): "
+                f"{[str(p.date()) for p in future]}"
+            )
+        repeated = pd.Series(list(zip(index, horizon, strict=True))).duplicated()
+        if repeated.any() and any(name in frame.columns for name in s.known):
+            first = int(np.flatnonzero(repeated.to_numpy())[0])
+            raise ValueError(
+                f"DemandForecaster.predict: series {ids[first]!r} and period {when[first].date()} "
+                "are asked more than once with planned covariates; ask one plan per request"
+            )
+        known = self._known_with(frame, index, horizon, last)
+        wanted = np.zeros(len(panel.ids), bool)
+        wanted[index] = True
+        rows = rows_at(
+            self.design_,
+            panel.y,
+            known,
+            self._static_codes(),
+            last,
+            range(1, s.horizon + 1),
+            self._season_offset(),
+            wanted,
+        )
+        model = _predict(self.boosters_[GLOBAL], rows)
+        source = np.full(len(rows.series), GLOBAL, dtype=object)
+        tiers = self._tiers()
+        for name, booster in self.boosters_.items():
+            if name != GLOBAL:
+                covered = tiers[name][rows.series]
+                model = np.where(covered, _predict(booster, rows), model)
+                source[covered] = name
+        eligible = self._eligible(last)[rows.series]
+        simple = self._simple_members(panel.y, rows)
+        # Too short a history for the model: the simple forecasts alone (TSB's weight).
+        model = np.where(eligible, model, simple[:, 1])
+        source[~eligible] = "baseline"
+        members = np.column_stack([model, simple])
+        classes = self._classes_at(rows)
+        forecast = self._finish(members, classes, rows)
+        quantiles = self.intervals_[rows.horizon - 1, classes]
+        lower = np.maximum(forecast + quantiles[:, 0] * rows.scale, 0.0)
+        upper = np.maximum(forecast + quantiles[:, 1] * rows.scale, lower)
+        position = pd.Series(
+            np.arange(len(rows.series)),
+            index=pd.MultiIndex.from_arrays([rows.series, rows.horizon]),
+        )
+        at = position.loc[list(zip(index, horizon, strict=True))].to_numpy()
+        return pd.DataFrame(
+            {
+                SERIES: ids,
+                PERIOD: when,
+                "forecast": forecast[at],
+                "lower": lower[at],
+                "upper": upper[at],
+                "demand_class": np.asarray(baselines.CLASSES, dtype=object)[classes[at]],
+                "model": source[at],
+            }
+        )
+
+    def _known_with(
+        self, frame: pd.DataFrame, index: NDArray[np.int64], horizon: NDArray[np.int64], last: int
+    ) -> dict[str, Matrix]:
+        """Known covariates through the horizon: as planned at fit, overlaid by the request's."""
+        out = {}
+        width = last + 1 + self.settings.horizon
+        fill = 0.0 if self.settings.absent_known_is_zero else np.nan
+        for name, values in self.panel_.known.items():
+            padded = np.full((values.shape[0], width), fill)
+            kept = min(values.shape[1], width)
+            padded[:, :kept] = values[:, :kept]
+            if name in frame.columns:
+                given = frame[name].to_numpy(float)
+                present = ~np.isnan(given)
+                padded[index[present], last + horizon[present]] = given[present]
+            out[name] = padded
+        return out
+
+    def _evaluate(self, frame: pd.DataFrame) -> Evaluation:
+        predicted = self.predict(frame)
+        index = pd.Index(self.panel_.ids).get_indexer(pd.Index(frame[SERIES].astype(str)))
+        metrics = forecast_metrics(
+            frame[TARGET].to_numpy(float),
+            predicted["forecast"].to_numpy(),
+            lower=predicted["lower"].to_numpy(),
+            upper=predicted["upper"].to_numpy(),
+            series=frame[SERIES].astype(str).to_numpy(dtype=object),
+            scale=naive_scale(self.panel_.y)[index],
+        )
+        return Evaluation(metrics, "mae", False)
+
+    def _input_example(self) -> pd.DataFrame | None:
+        future = self.panel_.future_periods(self.settings.horizon)
+        return pd.DataFrame({SERIES: [self.panel_.ids[0]], PERIOD: [future[0]]})
+
+    # --- persistence -----------------------------------------------------------------------
+    def _learned(self) -> tuple[LearnedArrays, dict[str, Any]]:
+        panel = self.panel_
+        names = sorted(self.boosters_)
+        arrays: LearnedArrays = {
+            "y": panel.y,
+            "weights": self.weights_,
+            "intervals": self.intervals_,
+            **{f"known_{i}": panel.known[name] for i, name in enumerate(self.settings.known)},
+            **{
+                f"booster_{i}": np.array([self.boosters_[name].model_to_string()])
+                for i, name in enumerate(names)
+            },
+        }
+        state = {
+            "series": panel.ids,
+            "static": {n: panel.series[n].astype(str).tolist() for n in self.settings.static},
+            "first_period": panel.periods[0].isoformat(),
+            "periods": len(panel.periods),
+            "levels": self.levels_,
+            "design": {
+                "lags": self.design_.lags,
+                "windows": list(self.design_.windows),
+                "scale_window": self.design_.scale_window,
+                "season": self.design_.season,
+                "calendar": self.design_.calendar,
+                "static_levels": list(self.design_.static_levels),
+            },
+            "boosters": names,
+            "report": self.report_,
+        }
+        return arrays, state
+
+    def _restore(self, arrays: LearnedArrays, state: dict[str, Any]) -> None:
+        s = self.settings
+        periods = pd.date_range(state["first_period"], periods=state["periods"], freq=s.freq)
+        series = pd.DataFrame(
+            {SERIES: state["series"], **{n: state["static"][n] for n in s.static}}
+        )
+        known = {name: arrays[f"known_{i}"] for i, name in enumerate(s.known)}
+        self.panel_ = Panel(np.asarray(arrays["y"], float), periods, series, s.freq, known)
+        self.levels_ = {k: list(v) for k, v in state["levels"].items()}
+        d = state["design"]
+        self.design_ = Design(
+            d["lags"],
+            tuple(d["windows"]),
+            d["scale_window"],
+            d["season"],
+            d["calendar"],
+            s.known,
+            tuple(d["static_levels"]),
+        )
+        self.boosters_ = {
+            name: lgb.Booster(model_str=str(arrays[f"booster_{i}"][0]))
+            for i, name in enumerate(state["boosters"])
+        }
+        self.weights_ = np.asarray(arrays["weights"], float)
+        self.intervals_ = np.asarray(arrays["intervals"], float)
+        self.report_ = state["report"]
+
+
+def _predict(booster: lgb.Booster, rows: Rows) -> Matrix:
+    if len(rows.series) == 0:
+        return np.zeros(0)
+    return np.asarray(booster.predict(rows.features), float) * rows.scale
+
+
+def _subset(rows: Rows, keep: NDArray[np.bool_]) -> Rows:
+    return Rows(
+        rows.features[keep],
+        rows.series[keep],
+        rows.origin[keep],
+        rows.horizon[keep],
+        rows.scale[keep],
+    )
+
+
+def _concat(parts: list[Rows]) -> Rows:
+    return Rows(
+        np.vstack([p.features for p in parts]),
+        np.concatenate([p.series for p in parts]),
+        np.concatenate([p.origin for p in parts]),
+        np.concatenate([p.horizon for p in parts]),
+        np.concatenate([p.scale for p in parts]),
+    )
