@@ -22,6 +22,7 @@ from shelfwise.settings import Settings
 # name -> module path; modules are imported on first use so `--help` stays fast.
 BENCHMARKS: dict[str, str] = {
     "features": "shelfwise.bench.features",
+    "forecast": "shelfwise.bench.forecast",
     "identity": "shelfwise.bench.identity",
     "ingest": "shelfwise.bench.ingest",
     "recommend": "shelfwise.bench.recommend",

@@ -48,11 +48,12 @@ def moving_average(y: Matrix, window: int) -> Vector:
 
 
 def seasonal_naive(y: Matrix, season: int, horizon: int) -> Matrix:
-    """The value one season before each horizon; the last value where the history is short."""
+    """The value a whole number of seasons before each horizon (one season, or more when the
+    horizon is longer); the last value where that is before the series started."""
     out = np.repeat(last_value(y)[:, None], horizon, axis=1)
     periods = y.shape[1]
     for h in range(1, horizon + 1):
-        back = periods - 1 + h - season
+        back = periods - 1 + h - season * -(-h // season)
         if back >= 0:
             values = y[:, back]
             out[:, h - 1] = np.where(np.isnan(values), out[:, h - 1], values)
