@@ -4,7 +4,8 @@ Stages: load and validate the data, then resolve identities (the households scat
 retailer's other systems by the simulator, linked back into persons, their sessions stitched
 and profiled), then build the features (states, a replay that proves the online store equals
 the offline frame, the online store materialised), then train the two-stage recommender on
-them, backtest it on the last four weeks and register it. Later stages (training, registration,
+them, backtest it on the last four weeks and register it, and the same for the demand
+forecaster on the weekly demand of the top products. Later stages (training, registration,
 serving) extend
 :func:`run_quickstart`; each stage reports what it did in :class:`QuickstartReport`.
 """
@@ -47,6 +48,7 @@ class QuickstartReport:
     identity: dict[str, Any] = field(default_factory=dict)
     features: dict[str, Any] = field(default_factory=dict)
     recommender: dict[str, Any] = field(default_factory=dict)
+    forecaster: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -176,6 +178,14 @@ def run_quickstart(
     report.checks.update(checks)
     report.stage_seconds.update({f"recommender.{k}": v for k, v in seconds.items()})
     report.stage_seconds["recommender"] = round(time.perf_counter() - stage, 2)
+
+    from shelfwise.forecast.stage import train_forecaster
+
+    stage = time.perf_counter()
+    report.forecaster, checks, seconds = train_forecaster(workspace, say)
+    report.checks.update(checks)
+    report.stage_seconds.update({f"forecaster.{k}": v for k, v in seconds.items()})
+    report.stage_seconds["forecaster"] = round(time.perf_counter() - stage, 2)
 
     report.tables = workspace.analytic.counts()
     report.seconds = round(time.perf_counter() - started, 2)

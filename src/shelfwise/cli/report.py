@@ -46,6 +46,8 @@ def print_quickstart(console: Console, report: QuickstartReport) -> None:
         _print_features(console, report.features)
     if report.recommender:
         _print_recommender(console, report.recommender)
+    if report.forecaster:
+        _print_forecaster(console, report.forecaster)
     checks = Table("check", "result", title="checks")
     for name, check in report.checks.items():
         mark = "[green]ok[/green]" if check["ok"] else "[red]FAIL[/red]"
@@ -131,6 +133,25 @@ def _print_recommender(console: Console, recommender: dict[str, Any]) -> None:
         f"last four weeks ({backtest['persons']:,} persons)",
         f"ndcg@10 {backtest['ndcg@10']:.3f} (retrieval alone {backtest['retrieval_ndcg@10']:.3f}, "
         f"popularity {backtest['popularity_ndcg@10']:.3f}); recall@20 {backtest['recall@20']:.3f}",
+    )
+    console.print(view)
+
+
+def _print_forecaster(console: Console, forecaster: dict[str, Any]) -> None:
+    view = Table("forecaster", "", title="weekly demand forecasts, backtested and registered")
+    tiers = ", ".join(forecaster["adopted_tiers"]) or "none (the global model everywhere)"
+    view.add_row(
+        "model",
+        f"{forecaster['model']} version {forecaster['version']} ({forecaster['series']:,} "
+        f"products to {forecaster['last_week']}, {forecaster['horizon_weeks']} weeks ahead; "
+        f"department tiers adopted: {tiers})",
+    )
+    backtest = forecaster["backtest"]
+    view.add_row(
+        f"the 4 weeks after {backtest['origin']}",
+        f"WAPE {backtest['wape']:.3f} "
+        f"(4-week moving average {backtest['moving_average_wape']:.3f});"
+        f" MAE {backtest['mae']:.2f}; 80% intervals cover {backtest['coverage']:.1%}",
     )
     console.print(view)
 

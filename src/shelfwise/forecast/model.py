@@ -62,6 +62,8 @@ class ForecasterSettings(EstimatorSettings):
     leaves: int = 31
     min_leaf: int = 50
     seed: int = 0
+    # One thread fits steadily on a shared machine; OpenMP's default (every core) stalls there.
+    threads: int = 1
 
     constraints: ClassVar[Constraints] = {
         "freq": (Options(tuple(FREQUENCIES)),),
@@ -81,6 +83,7 @@ class ForecasterSettings(EstimatorSettings):
         "leaves": (Interval(2, None, integer=True),),
         "min_leaf": (Interval(1, None, integer=True),),
         "seed": (int,),
+        "threads": (Interval(1, None, integer=True),),
     }
 
     def __post_init__(self) -> None:
@@ -198,7 +201,7 @@ class DemandForecaster(Estimator[ForecasterSettings]):
         """Rows for every origin whose targets lie at or before ``target_until``, and targets."""
         parts, targets = [], []
         y = self.panel_.y
-        for origin in range(self.design_.lags, target_until):
+        for origin in range(target_until):
             horizons = range(1, min(self.settings.horizon, target_until - origin) + 1)
             rows = self._rows(origin, horizons)
             target = y[rows.series, rows.origin + rows.horizon]
@@ -246,7 +249,7 @@ class DemandForecaster(Estimator[ForecasterSettings]):
             "seed": s.seed,
             "deterministic": True,
             "verbosity": -1,
-            "num_threads": 2,
+            "num_threads": s.threads,
         }
         dataset = lgb.Dataset(
             rows.features,
@@ -412,8 +415,9 @@ class DemandForecaster(Estimator[ForecasterSettings]):
         classes = self._classes_at(rows)
         forecast = self._finish(members, classes, rows)
         quantiles = self.intervals_[rows.horizon - 1, classes]
-        lower = np.maximum(forecast + quantiles[:, 0] * rows.scale, 0.0)
-        upper = np.maximum(forecast + quantiles[:, 1] * rows.scale, lower)
+        # The interval holds the forecast even where the validation errors leaned one way.
+        lower = np.maximum(forecast + np.minimum(quantiles[:, 0], 0.0) * rows.scale, 0.0)
+        upper = forecast + np.maximum(quantiles[:, 1], 0.0) * rows.scale
         position = pd.Series(
             np.arange(len(rows.series)),
             index=pd.MultiIndex.from_arrays([rows.series, rows.horizon]),
@@ -530,7 +534,7 @@ class DemandForecaster(Estimator[ForecasterSettings]):
 def _predict(booster: lgb.Booster, rows: Rows) -> Matrix:
     if len(rows.series) == 0:
         return np.zeros(0)
-    return np.asarray(booster.predict(rows.features), float) * rows.scale
+    return np.asarray(booster.predict(rows.features, num_threads=1), float) * rows.scale
 
 
 def _subset(rows: Rows, keep: NDArray[np.bool_]) -> Rows:
