@@ -39,6 +39,14 @@ def test_no_request_gets_a_server_error(
         )
         def call(case: Any) -> None:
             response = case.call(headers=as_("a_writer"))
-            assert response.status_code < 500, (case.method, case.path, case.body, response.text)
+            # These tenants serve no forecaster, so its refusal is the designed answer (the
+            # forecasts are fuzzed with one in test_forecasts_api.py).
+            refused = case.path == "/api/v1/forecasts" and response.status_code == 503
+            assert response.status_code < 500 or refused, (
+                case.method,
+                case.path,
+                case.body,
+                response.text,
+            )
 
         call()

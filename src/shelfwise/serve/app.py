@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shelfwise import __version__
 from shelfwise.serve.auth import KeyRing, Principal, requires
+from shelfwise.serve.forecasts import ForecastRefused
 from shelfwise.serve.schemas import (
     MAX_BATCH,
     CatalogueChange,
@@ -28,6 +29,8 @@ from shelfwise.serve.schemas import (
     Event,
     EventsAccepted,
     FeedbackReport,
+    ForecastRequest,
+    ForecastResponse,
     RecommendationRequest,
     RecommendationResponse,
 )
@@ -92,7 +95,8 @@ def create_app(tenants: Mapping[str, TenantRuntime], keys: KeyRing) -> FastAPI:
     app = FastAPI(
         title="shelfwise",
         version=__version__,
-        description="Decisions for a retailer: recommendations, served fast, never empty.",
+        description="Decisions for a retailer: recommendations, served fast, never empty; "
+        "demand forecasts with their intervals.",
     )
     app.state.tenants = dict(tenants)
     app.state.keys = keys
@@ -102,6 +106,7 @@ def create_app(tenants: Mapping[str, TenantRuntime], keys: KeyRing) -> FastAPI:
     app.include_router(_health())
     app.include_router(_recommendations(), prefix="/api/v1")
     app.include_router(_events(), prefix="/api/v1")
+    app.include_router(_forecasts(), prefix="/api/v1")
     return app
 
 
@@ -171,7 +176,8 @@ def _health() -> APIRouter:
     @router.get("/ready")
     def ready(request: Request) -> JSONResponse:
         """Every tenant has a model loaded (else 503, naming those without), with each
-        model's version, load time and artefact size."""
+        model's version, load time and artefact size; and each tenant's demand forecaster
+        (optional: a tenant without one is ready, its forecasts refused with the reason)."""
         tenants: dict[str, TenantRuntime] = request.app.state.tenants
         missing = sorted(name for name, runtime in tenants.items() if not runtime.ready)
         status = 503 if missing or not tenants else 200
@@ -180,7 +186,13 @@ def _health() -> APIRouter:
             for name, runtime in tenants.items()
             if runtime.ready
         }
-        body = {"ready": status == 200, "without_model": missing, "models": models}
+        forecasters = {name: _forecaster_facts(runtime) for name, runtime in tenants.items()}
+        body = {
+            "ready": status == 200,
+            "without_model": missing,
+            "models": models,
+            "forecasters": forecasters,
+        }
         return JSONResponse(body, status)
 
     @router.get("/metrics", response_class=PlainTextResponse)
@@ -210,6 +222,19 @@ def _health() -> APIRouter:
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def _forecaster_facts(runtime: TenantRuntime) -> dict[str, Any]:
+    model, facts = runtime.forecaster, runtime.forecaster_facts
+    if model is None:
+        return {"version": None, "reason": facts.get("reason", "none is loaded")}
+    return {
+        "version": runtime.forecaster_version,
+        "horizon": model.settings.horizon,
+        "known_covariates": list(model.settings.known),
+        "last_observed_period": str(model.panel_.periods[-1].date()),
+        **facts,
+    }
 
 
 def _set_counter(child: Any, total: float) -> None:
@@ -276,5 +301,35 @@ def _events() -> APIRouter:
         """Stock levels and prices, applied to the rules before this call returns: once it
         has, no decision shows an item it made out of stock."""
         return _tenant(request, principal).apply_changes(changes)
+
+    return router
+
+
+def _forecasts() -> APIRouter:
+    router = APIRouter(tags=["forecasts"])
+
+    @router.post(
+        "/forecasts",
+        response_model=ForecastResponse,
+        responses={
+            404: {"description": "a series the forecaster does not know"},
+            503: {"description": "the tenant serves no demand forecaster (the reason given)"},
+        },
+    )
+    async def forecasts(
+        body: ForecastRequest,
+        request: Request,
+        principal: Annotated[Principal, Depends(requires("reader"))],
+    ) -> dict[str, Any]:
+        """Demand forecasts of the named series for the next ``horizon`` periods after the last
+        observed one, each with its interval (at ``interval_level``), demand class and the
+        model that made it; ``known`` plans promotions (known covariates) per series and
+        period. 404 for a series the forecaster does not know, 422 for a horizon past its own
+        or a planned row off the forecast's periods, 503 while the tenant has no forecaster."""
+        runtime = _tenant(request, principal)
+        try:
+            return await runtime.forecast_async(body)
+        except ForecastRefused as refused:
+            raise HTTPException(refused.status, refused.detail) from None
 
     return router

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal, get_args
+from datetime import date, datetime
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -12,6 +12,8 @@ from shelfwise.recommend.rules import SCOPES
 
 MAX_K = 100
 MAX_BATCH = 1000
+MAX_SERIES = 1000
+MAX_KNOWN_ROWS = 10_000
 Id = Field(default=None, min_length=1, max_length=128)
 Scope = Literal["all", "cross_sell", "up_sell", "discovery", "buy_again"]
 EventKind = Literal[
@@ -161,3 +163,54 @@ class FeedbackRow(BaseModel):
 class FeedbackReport(BaseModel):
     rows: list[FeedbackRow]
     unattributed: int
+
+
+class PlannedCovariates(BaseModel):
+    """Known covariates planned for one series in one forecast period, overlaying what the
+    forecaster was given at fit: ``{"series_id": "s1", "period_start": "2024-10-07",
+    "display_stores": 12, "mailer_stores": 0}``. The covariates are the model's own known
+    covariates (``known_covariates`` in ``/ready``); one left out keeps its planned value."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, Annotated[float, Field(allow_inf_nan=False)]] = Field(init=False)
+
+    series_id: str = Field(min_length=1, max_length=128)
+    period_start: date
+
+    @property
+    def values(self) -> dict[str, float]:
+        """The covariate values this row carries (name -> value)."""
+        return dict(self.model_extra or {})
+
+
+class ForecastRequest(Strict):
+    series_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        min_length=1, max_length=MAX_SERIES
+    )
+    horizon: int | None = Field(
+        default=None,
+        ge=1,
+        description="periods ahead, at most the forecaster's horizon (default: all of it)",
+    )
+    known: list[PlannedCovariates] = Field(
+        default_factory=list,
+        max_length=MAX_KNOWN_ROWS,
+        description="planned promotions (known covariates) per series and forecast period",
+    )
+
+
+class Forecast(BaseModel):
+    series_id: str
+    period_start: date
+    forecast: float
+    lower: float
+    upper: float
+    demand_class: str
+    model: str = Field(description="what made it: global, a tier (department:...) or baseline")
+
+
+class ForecastResponse(BaseModel):
+    model_version: str | None
+    interval_level: float = Field(description="the share of outcomes [lower, upper] should hold")
+    last_observed_period: date
+    forecasts: list[Forecast]

@@ -18,6 +18,10 @@ A fault at any stage (an exception, a deadline passed, the cache down) is logged
 
 Which model step 2 uses is the request's variant (:mod:`shelfwise.serve.routing`): the
 champion, an A/B experiment's arm, or a canary while it holds; the response names it.
+
+The tenant may also hold a demand forecaster (:meth:`TenantRuntime.forecast_async`, on threads
+of its own so that a long forecast takes no decision's worker); without one the
+recommendations are served as ever and a forecast is refused with the reason.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from shelfwise.features.store import FeatureStore
+from shelfwise.forecast.model import DemandForecaster
 from shelfwise.recommend.catalogue import Catalogue
 from shelfwise.recommend.cold_start import Context
 from shelfwise.recommend.decide import decide
@@ -50,13 +55,20 @@ from shelfwise.serve.audit import DecisionAudit
 from shelfwise.serve.batching import MicroBatcher, batchable
 from shelfwise.serve.cache import CacheUnavailable, ResponseCache
 from shelfwise.serve.feedback import Attribution
+from shelfwise.serve.forecasts import ForecastRefused, forecast
 from shelfwise.serve.routing import Canary, Experiment
-from shelfwise.serve.schemas import CatalogueChange, Event, RecommendationRequest
+from shelfwise.serve.schemas import (
+    CatalogueChange,
+    Event,
+    ForecastRequest,
+    RecommendationRequest,
+)
 from shelfwise.tracing import carried, span
 
 log = logging.getLogger("shelfwise.serve")
 LAST_GOOD_PERSONS = 100_000
 POPULAR_DEPTH = 500
+FORECAST_THREADS = 2
 
 
 class TenantRuntime:
@@ -77,6 +89,9 @@ class TenantRuntime:
         batch_window_seconds: float = 0.002,
         facts: Mapping[str, Any] | None = None,
         max_in_flight: int = 64,
+        forecaster: DemandForecaster | None = None,
+        forecaster_version: str | None = None,
+        forecaster_facts: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = name
         self.catalogue = catalogue
@@ -101,6 +116,11 @@ class TenantRuntime:
         self.experiment: Experiment | None = None
         self.canary: Canary | None = None
         self.swap(model, version, facts)
+        self._forecasts = ThreadPoolExecutor(
+            max_workers=FORECAST_THREADS, thread_name_prefix=f"forecast-{name}"
+        )
+        self._forecaster: tuple[DemandForecaster | None, str | None, dict[str, Any]]
+        self.swap_forecaster(forecaster, forecaster_version, forecaster_facts)
 
     # Models.
     def swap(
@@ -126,6 +146,29 @@ class TenantRuntime:
     @property
     def ready(self) -> bool:
         return self.served.model is not None
+
+    def swap_forecaster(
+        self,
+        model: DemandForecaster | None,
+        version: str | None,
+        facts: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Forecast with ``model`` from the next request on (None: refuse forecasts, for the
+        reason ``facts["reason"]`` gives); one assignment, so a request sees one model."""
+        self._forecaster = (model, version, dict(facts or {}))
+
+    @property
+    def forecaster(self) -> DemandForecaster | None:
+        return self._forecaster[0]
+
+    @property
+    def forecaster_version(self) -> str | None:
+        return self._forecaster[1]
+
+    @property
+    def forecaster_facts(self) -> dict[str, Any]:
+        """Its load time and artefact size, or (without one) the reason there is none."""
+        return self._forecaster[2]
 
     def route(self, request: RecommendationRequest) -> Served:
         """The variant that answers this request: the canary's share, else the experiment's
@@ -403,6 +446,30 @@ class TenantRuntime:
         sold = np.nan_to_num(self.catalogue.units_sold, nan=0.0)
         return np.asarray(self.catalogue.skus[np.argsort(-sold, kind="stable")[:POPULAR_DEPTH]])
 
+    # Forecasts.
+    async def forecast_async(self, request: ForecastRequest) -> dict[str, Any]:
+        """The demand forecaster's answer to ``request``, computed on the tenant's forecast
+        threads while the loop serves other requests; :class:`ForecastRefused` (503) without
+        a forecaster, or for what the model cannot answer (404, 422)."""
+        model, version, facts = self._forecaster
+        if model is None:
+            self.faults["forecaster_missing"] += 1
+            reason = facts.get("reason", "none is loaded")
+            raise ForecastRefused(
+                503, f"tenant {self.name!r} serves no demand forecaster: {reason}"
+            )
+        with span("forecast", tenant=self.name, series=len(request.series_ids)):
+            work = carried(forecast)
+            try:
+                return await asyncio.get_running_loop().run_in_executor(
+                    self._forecasts, work, model, version, request
+                )
+            except ForecastRefused:
+                raise
+            except Exception:
+                self.faults["forecast_error"] += 1
+                raise
+
     # The cache, which may fail without failing a request.
     def _cached(self, key: str) -> dict[str, Any] | None:
         try:
@@ -480,6 +547,7 @@ class TenantRuntime:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._forecasts.shutdown(wait=False, cancel_futures=True)
         if self.batcher is not None:
             self.batcher.close()
         if self.audit is not None:

@@ -2,10 +2,12 @@
 
 One workspace is one tenant (``default``). At start the recommender's champion is loaded from
 the registry (an artefact that cannot be read leaves the tenant serving popularity, not
-ready, and says why in the log); the catalogue comes from the ``products`` table with the
-latest inventory snapshot per store; an in-process online store is materialised from the
-offline states (a Redis one is used as the feature stage left it); decisions are audited
-into the operational database's ``decision_log``.
+ready, and says why in the log), and the demand forecaster's champion beside it (none, or one
+that cannot be read, leaves the recommendations served and the forecasts refused with the
+reason); the catalogue comes from the ``products`` table with the latest inventory snapshot
+per store; an in-process online store is materialised from the offline states (a Redis one is
+used as the feature stage left it); decisions are audited into the operational database's
+``decision_log``.
 
 API keys are read from ``api_keys_file``; when the workspace has none, one admin key is made
 for the ``default`` tenant and written to ``<workspace>/api_keys.json`` (readable by its owner
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from shelfwise.features.store import FeatureStore
+from shelfwise.forecast.model import DemandForecaster
 from shelfwise.recommend.catalogue import Catalogue
 from shelfwise.recommend.stage import MODEL_NAME
 from shelfwise.recommend.store_features import store_features
@@ -35,6 +38,7 @@ from shelfwise.workspace import Workspace
 
 log = logging.getLogger("shelfwise.serve")
 TENANT = "default"
+FORECASTER = "forecaster"  # the forecaster's registered name (as the quickstart registers it)
 INVENTORY_SQL = """SELECT sku, store_id, on_hand, snapshot_at FROM inventory_snapshots"""
 
 
@@ -47,6 +51,7 @@ def tenant_from_workspace(workspace: Workspace, name: str = TENANT) -> TenantRun
     if store.online_url.startswith("memory://"):
         store.materialise()
     model, version, facts = load_champion(workspace, store)
+    forecaster, forecaster_version, forecaster_facts = load_forecaster(workspace)
     cache = open_cache(settings.cache_url, name)
     workspace.operational.upgrade()
     audit = DecisionAudit(workspace.operational, name)
@@ -61,6 +66,9 @@ def tenant_from_workspace(workspace: Workspace, name: str = TENANT) -> TenantRun
         facts=facts,
         deadline_seconds=settings.decision_deadline_ms / 1000,
         max_in_flight=settings.max_in_flight,
+        forecaster=forecaster,
+        forecaster_version=forecaster_version,
+        forecaster_facts=forecaster_facts,
     )
 
 
@@ -88,6 +96,36 @@ def load_champion(
         "load_seconds": round(time.perf_counter() - started, 3),
         "artefact_bytes": workspace.tracker.artefact_bytes(uri),
     }
+    return loaded, version, facts
+
+
+def load_forecaster(
+    workspace: Workspace, version: str | None = None
+) -> tuple[DemandForecaster | None, str | None, dict[str, Any]]:
+    """The demand forecaster's champion (or ``version``) with its load time and artefact
+    size; (None, None, {"reason": ...}) when none is registered or it cannot be read (logged),
+    which never stops the service: its recommendations are served without it."""
+    try:
+        version = version or workspace.tracker.get_alias_version(FORECASTER, "champion")
+    except Exception:
+        log.exception("the registry cannot say which %s is the champion", FORECASTER)
+        return None, None, {"reason": "the model registry could not be read"}
+    if version is None:
+        log.warning("no champion of %r is registered: serving no forecasts", FORECASTER)
+        return None, None, {"reason": f"no champion of {FORECASTER!r} is registered"}
+    uri = f"models:/{FORECASTER}/{version}"
+    started = time.perf_counter()
+    try:
+        loaded = workspace.tracker.load_estimator(uri)
+        if not isinstance(loaded, DemandForecaster):
+            raise TypeError(f"the champion is a {type(loaded).__name__}")
+        facts = {
+            "load_seconds": round(time.perf_counter() - started, 3),
+            "artefact_bytes": workspace.tracker.artefact_bytes(uri),
+        }
+    except Exception:
+        log.exception("%s v%s cannot be loaded; serving no forecasts", FORECASTER, version)
+        return None, None, {"reason": f"{FORECASTER} v{version} cannot be loaded (logged)"}
     return loaded, version, facts
 
 
