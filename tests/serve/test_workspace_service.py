@@ -13,6 +13,8 @@ import httpx
 import pytest
 import uvicorn
 
+from shelfwise.forecast.model import ForecasterSettings
+from shelfwise.forecast.stage import train_forecaster
 from shelfwise.recommend.stage import purchase_log, train_recommender
 from shelfwise.recommend.two_stage import RecommenderSettings
 from shelfwise.serve.app import create_app
@@ -104,6 +106,21 @@ def test_a_new_champion_is_swapped_in_without_a_restart(
         body = client.post("/api/v1/recommendations", json={"person_id": person, "k": 3}).json()
     assert body["model_version"] == version != "1"
     assert body["fallback"] is None
+    # the demand forecaster's champion is watched too: registered now, served at the next look
+    assert tenant.forecaster is None
+    summary, _, _ = train_forecaster(
+        shop_workspace, lambda _: None, ForecasterSettings(rounds=20, min_leaf=10)
+    )
+    assert watcher.check()
+    assert tenant.forecaster_version == summary["version"]
+    forecaster = tenant.forecaster
+    assert forecaster is not None
+    series = forecaster.panel_.ids[0]
+    with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as client:
+        answer = client.post("/api/v1/forecasts", json={"series_ids": [series], "horizon": 2})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["model_version"] == summary["version"]
+    assert len(answer.json()["forecasts"]) == 2
 
 
 def test_a_champion_that_cannot_be_read_serves_popularity(shop_workspace: Workspace) -> None:

@@ -343,6 +343,17 @@ def _serve(ws: Any, host: str, port: int) -> None:
         f'"occurred_at": "2026-01-01T12:00:00Z"}}\'',
         soft_wrap=True,  # one line, so that it pastes into a shell
     )
+    forecaster = tenant.forecaster
+    if forecaster is not None:
+        week = forecaster.panel_.future_periods(1)[0].date()
+        series = forecaster.panel_.ids[0]
+        console.print(
+            f"  curl -s -X POST {base}/api/v1/forecasts -H 'X-API-Key: {key}' "
+            f'-H \'Content-Type: application/json\' -d \'{{"series_ids": ["{series}"], '
+            f'"known": [{{"series_id": "{series}", "period_start": "{week}", '
+            f'"display_stores": 50}}]}}\'',
+            soft_wrap=True,  # one line, so that it pastes into a shell
+        )
     watcher = ChampionWatcher(ws, tenant).start()  # a promotion is served without a restart
     tenant.warm_up()
     gc.collect()

@@ -6,7 +6,9 @@ covariates and static attributes as the settings name them; rows past the last o
 may carry planned covariates with no quantity). It then:
 
 1. trains the global model on every origin whose horizon it can see, except the last
-   ``validation_origins``, and a model per tier (a department with enough series);
+   ``validation_origins`` (by default a quarter of the origins the history holds, at least 4
+   and at most one season, so that the intervals see errors of several periods), and a model
+   per tier (a department with enough series);
 2. forecasts those held-out origins with each, and with the moving average, TSB and the
    seasonal naive forecast; adopts a tier where it beats the global model on its own series
    by ``tier_min_gain``; learns the blend's weights per demand class and the conformal
@@ -20,6 +22,7 @@ forecast with its interval, the demand class and which model made it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -38,7 +41,8 @@ from shelfwise.models.settings import Constraints, EstimatorSettings, Interval, 
 
 Matrix = NDArray[np.float64]
 GLOBAL = "global"
-MEMBERS = ("model", "moving_average", "tsb", "seasonal_naive")
+MEMBERS = ("model", "moving_average", "tsb", "croston", "seasonal_naive")
+MIN_VALIDATION = 4
 ZERO_DOMINATED = 0.5  # share of zeros lately above which a sub-unit forecast is noise: 0
 
 
@@ -52,7 +56,7 @@ class ForecasterSettings(EstimatorSettings):
     tier_min_series: int = 25
     tier_min_gain: float = 0.02
     interval_level: float = 0.8
-    validation_origins: int = 4
+    validation_origins: int | None = None  # None: a quarter of the history, 4 to a season
     min_history: int = 3
     start_at_first_sale: bool = True
     # A known covariate with no row is 0 (no promotion row: not promoted); False: unknown.
@@ -74,7 +78,7 @@ class ForecasterSettings(EstimatorSettings):
         "tier_min_series": (Interval(2, None, integer=True),),
         "tier_min_gain": (Interval(0, 1),),
         "interval_level": (Interval(0, 1, "neither"),),
-        "validation_origins": (Interval(1, None, integer=True),),
+        "validation_origins": (None, Interval(1, None, integer=True)),
         "min_history": (Interval(1, None, integer=True),),
         "start_at_first_sale": (bool,),
         "absent_known_is_zero": (bool,),
@@ -140,12 +144,15 @@ class DemandForecaster(Estimator[ForecasterSettings]):
             panel, s.known, tuple(len(v) for v in self.levels_.values())
         )
         periods = panel.y.shape[1]
-        first = periods - 1 - s.horizon - s.validation_origins + 1
+        held_out = s.validation_origins or max(
+            MIN_VALIDATION, min(panel.season_length, (periods - s.horizon) // 4)
+        )
+        first = periods - 1 - s.horizon - held_out + 1
         if first < s.min_history + 1:
             raise ValueError(
                 f"DemandForecaster.fit: {periods} periods are too few for horizon {s.horizon} "
-                f"and {s.validation_origins} validation origins; need at least "
-                f"{s.min_history + s.horizon + s.validation_origins + 1}"
+                f"and {held_out} validation origins; need at least "
+                f"{s.min_history + s.horizon + held_out + 1}"
             )
         validation = list(range(first, periods - s.horizon))
         train = self._training_rows(target_until=first)
@@ -306,7 +313,11 @@ class DemandForecaster(Estimator[ForecasterSettings]):
         self.weights_ = fit_weights(members, actual, classes)
         blended = self._finish(members, classes, rows)
         self.intervals_ = fit_intervals(
-            (actual - blended) / rows.scale, rows.horizon, classes, s.horizon, s.interval_level
+            (actual - blended) / self._spread_at(rows),
+            rows.horizon,
+            classes,
+            s.horizon,
+            s.interval_level,
         )
         total = max(actual.sum(), 1e-9)
         return {
@@ -330,29 +341,48 @@ class DemandForecaster(Estimator[ForecasterSettings]):
         design = self.design_
         average = baselines.moving_average(history, design.windows[0])
         tsb = baselines.tsb(history)
+        croston = baselines.croston(history)
         seasonal = baselines.seasonal_naive(history, design.season, self.settings.horizon)
         return np.column_stack(
-            [average[rows.series], tsb[rows.series], seasonal[rows.series, rows.horizon - 1]]
+            [
+                average[rows.series],
+                tsb[rows.series],
+                croston[rows.series],
+                seasonal[rows.series, rows.horizon - 1],
+            ]
         )
 
-    def _classes_at(self, rows: Rows) -> NDArray[np.int64]:
-        window = max(self.design_.windows[:2])
-        out = np.zeros(len(rows.series), np.int64)
+    def _at_origins(
+        self, rows: Rows, measure: Callable[[Matrix], NDArray[Any]], window: int
+    ) -> NDArray[Any]:
+        """``measure`` of each row's series over the ``window`` periods up to its origin."""
+        out: NDArray[Any] | None = None
         for origin in np.unique(rows.origin):
             at = rows.origin == origin
             history = self.panel_.y[:, max(0, origin - window + 1) : origin + 1]
-            out[at] = baselines.demand_classes(history)[rows.series[at]]
-        return out
+            values = measure(history)
+            if out is None:
+                out = np.zeros(len(rows.series), dtype=values.dtype)
+            out[at] = values[rows.series[at]]
+        return out if out is not None else np.zeros(0)
+
+    def _classes_at(self, rows: Rows) -> NDArray[np.int64]:
+        classes = self._at_origins(rows, baselines.demand_classes, max(self.design_.windows[:2]))
+        return np.asarray(classes, dtype=np.int64)
+
+    def _spread_at(self, rows: Rows) -> NDArray[np.float64]:
+        """Each row's error scale for the intervals: the series' typical one-period change over
+        two scale windows (volatile series get wider intervals than steady ones of the same
+        level), at least a tenth of its level."""
+        window = 2 * self.design_.scale_window + 1
+        change = self._at_origins(rows, lambda y: np.sqrt(naive_scale(y)), window)
+        return np.asarray(np.maximum(np.nan_to_num(change, nan=0.0), 0.1 * rows.scale), float)
 
     def _finish(self, members: Matrix, classes: NDArray[np.int64], rows: Rows) -> Matrix:
         """The blend, clipped at 0, with sub-unit forecasts of zero-dominated series at 0."""
         blended = np.maximum((members * self.weights_[classes]).sum(axis=1), 0.0)
         window = max(self.design_.windows[:2])
-        zeros = np.zeros(len(rows.series))
-        for origin in np.unique(rows.origin):
-            at = rows.origin == origin
-            history = self.panel_.y[:, max(0, origin - window + 1) : origin + 1]
-            zeros[at] = baselines.zero_share(history, window)[rows.series[at]]
+        zeros = self._at_origins(rows, lambda y: baselines.zero_share(y, window), window)
         return np.where((zeros >= ZERO_DOMINATED) & (blended < 0.5), 0.0, blended)
 
     # --- predict ---------------------------------------------------------------------------
@@ -416,8 +446,9 @@ class DemandForecaster(Estimator[ForecasterSettings]):
         forecast = self._finish(members, classes, rows)
         quantiles = self.intervals_[rows.horizon - 1, classes]
         # The interval holds the forecast even where the validation errors leaned one way.
-        lower = np.maximum(forecast + np.minimum(quantiles[:, 0], 0.0) * rows.scale, 0.0)
-        upper = forecast + np.maximum(quantiles[:, 1], 0.0) * rows.scale
+        spread = self._spread_at(rows)
+        lower = np.maximum(forecast + np.minimum(quantiles[:, 0], 0.0) * spread, 0.0)
+        upper = forecast + np.maximum(quantiles[:, 1], 0.0) * spread
         position = pd.Series(
             np.arange(len(rows.series)),
             index=pd.MultiIndex.from_arrays([rows.series, rows.horizon]),
@@ -480,7 +511,10 @@ class DemandForecaster(Estimator[ForecasterSettings]):
             "intervals": self.intervals_,
             **{f"known_{i}": panel.known[name] for i, name in enumerate(self.settings.known)},
             **{
-                f"booster_{i}": np.array([self.boosters_[name].model_to_string()])
+                # UTF-8 bytes: a numpy string array would hold four bytes per character
+                f"booster_{i}": np.frombuffer(
+                    self.boosters_[name].model_to_string().encode(), dtype=np.uint8
+                )
                 for i, name in enumerate(names)
             },
         }
@@ -523,7 +557,7 @@ class DemandForecaster(Estimator[ForecasterSettings]):
             tuple(d["static_levels"]),
         )
         self.boosters_ = {
-            name: lgb.Booster(model_str=str(arrays[f"booster_{i}"][0]))
+            name: lgb.Booster(model_str=arrays[f"booster_{i}"].tobytes().decode())
             for i, name in enumerate(state["boosters"])
         }
         self.weights_ = np.asarray(arrays["weights"], float)

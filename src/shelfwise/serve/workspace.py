@@ -26,6 +26,7 @@ from typing import Any
 
 from shelfwise.features.store import FeatureStore
 from shelfwise.forecast.model import DemandForecaster
+from shelfwise.forecast.stage import MODEL_NAME as FORECASTER_NAME
 from shelfwise.recommend.catalogue import Catalogue
 from shelfwise.recommend.stage import MODEL_NAME
 from shelfwise.recommend.store_features import store_features
@@ -38,7 +39,7 @@ from shelfwise.workspace import Workspace
 
 log = logging.getLogger("shelfwise.serve")
 TENANT = "default"
-FORECASTER = "forecaster"  # the forecaster's registered name (as the quickstart registers it)
+FORECASTER = FORECASTER_NAME  # the forecaster's registered name
 INVENTORY_SQL = """SELECT sku, store_id, on_hand, snapshot_at FROM inventory_snapshots"""
 
 
@@ -130,10 +131,11 @@ def load_forecaster(
 
 
 class ChampionWatcher:
-    """Swaps the tenant's model when the registry's champion alias moves: checked every
-    ``interval_seconds`` on a thread of its own, loaded beside the serving model, swapped in
-    one assignment, so no request is dropped or sees two models. A new champion that cannot
-    be loaded leaves the old one serving (logged, counted in ``faults["model_load"]``)."""
+    """Swaps the tenant's models when the registry's champion aliases move (the recommender's
+    and the demand forecaster's): checked every ``interval_seconds`` on a thread of its own,
+    loaded beside the serving model, swapped in one assignment, so no request is dropped or
+    sees two models. A new champion that cannot be loaded leaves the old one serving (logged,
+    counted in ``faults["model_load"]`` or ``faults["forecaster_load"]``)."""
 
     def __init__(
         self, workspace: Workspace, tenant: TenantRuntime, interval_seconds: float = 10.0
@@ -147,7 +149,23 @@ class ChampionWatcher:
         return self
 
     def check(self) -> bool:
-        """Look once; True when a new champion was swapped in."""
+        """Look once; True when a new champion (of either model) was swapped in."""
+        forecaster = self._check_forecaster()
+        return self._check_recommender() or forecaster
+
+    def _check_forecaster(self) -> bool:
+        version = self.workspace.tracker.get_alias_version(FORECASTER, "champion")
+        if version is None or version == self.tenant.forecaster_version:
+            return False
+        model, loaded, facts = load_forecaster(self.workspace, version)
+        if model is None:
+            self.tenant.faults["forecaster_load"] += 1
+            return False
+        self.tenant.swap_forecaster(model, loaded, facts)
+        log.warning("tenant %s now forecasts with %s v%s", self.tenant.name, FORECASTER, loaded)
+        return True
+
+    def _check_recommender(self) -> bool:
         version = self.workspace.tracker.get_alias_version(MODEL_NAME, "champion")
         if version is None or version == self.tenant.served.version:
             return False
