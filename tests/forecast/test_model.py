@@ -128,3 +128,22 @@ def test_bad_requests_say_what_is_wrong(fitted: DemandForecaster, weekly: pd.Dat
         DemandForecaster(FAST).fit(weekly[weekly["period_start"] < "2024-02-26"])
     with pytest.raises(ValueError, match="tier_by 'brand' must be one of static"):
         ForecasterSettings(tier_by="brand")
+
+
+def test_a_rolling_backtest_refits_at_each_origin(weekly: pd.DataFrame) -> None:
+    from shelfwise.forecast.backtest import rolling_backtest
+
+    origins = ["2024-08-12", "2024-09-09"]  # weeks 33 and 37 of the 40 observed
+    result = rolling_backtest(weekly, FAST, origins, group="department")
+    assert len(result.models) == 2
+    assert [str(m.panel_.periods[-1].date()) for m in result.models] == origins
+    assert len(result.rows) == 12 * 4 + 12 * 3  # the last origin's fourth week is not observed
+    late = result.rows[result.rows["origin"] == pd.Timestamp(origins[1])]
+    sold = weekly.set_index(["series_id", "period_start"])["quantity"]
+    expected = sold.reindex(pd.MultiIndex.from_frame(late[["series_id", "period_start"]]))
+    assert late["actual"].tolist() == expected.fillna(0.0).tolist()
+    metrics = result.metrics()
+    assert {"mae", "wape", "rmsse", "bias", "coverage"} <= set(metrics)
+    groups = result.by_group()
+    assert set(groups) == {"BAKERY", "DAIRY"}
+    assert sum(g["rows"] for g in groups.values()) == len(result.rows)

@@ -22,14 +22,27 @@ import pandas as pd
 from shelfwise.bench import BenchOptions, progress
 from shelfwise.datasets import complete_journey
 from shelfwise.datasets.forecasting import STALLION_KNOWN, stallion_demand
+from shelfwise.forecast.backtest import ORIGIN, rolling_backtest
 from shelfwise.forecast.demand import DemandQuery, complete_journey_query, demand_frame
-from shelfwise.forecast.metrics import forecast_metrics, naive_scale
-from shelfwise.forecast.model import DemandForecaster, ForecasterSettings
-from shelfwise.forecast.panel import PERIOD, SERIES, TARGET, panel_from_frame
+from shelfwise.forecast.model import ForecasterSettings
+from shelfwise.forecast.panel import PERIOD, SERIES, panel_from_frame
 
 CJ_WEEKLY, STALLION = "cj-weekly-top500", "stallion"
 GOAL = 0.10  # WAPE at least 10% below the best reference
 COVERAGE = (0.77, 0.83)
+# Backtest columns that are not forecasts to score.
+_NOT_FORECASTS = {
+    SERIES,
+    PERIOD,
+    ORIGIN,
+    "lower",
+    "upper",
+    "demand_class",
+    "model",
+    "actual",
+    "rmsse_scale",
+    "group",
+}
 
 
 def _protocol(options: BenchOptions) -> tuple[pd.DataFrame, ForecasterSettings, list[str], str]:
@@ -87,63 +100,33 @@ def run(options: BenchOptions) -> dict[str, Any]:
         start_at_first_sale=settings.start_at_first_sale,
         known_fill=0.0 if settings.absent_known_is_zero else None,
     )
-    scored: dict[str, list[np.ndarray[Any, Any]]] = {}
-    actual, series, scale, groups, lower, upper, flat = [], [], [], [], [], [], []
-    tiers, fit_seconds = [], []
+    progress(f"{protocol}: fitting the forecaster at {len(origins)} origin(s)")
+    ours = rolling_backtest(frame, settings, origins, group=group)
+    rows = ours.rows
+    if settings.tier_by is not None:
+        progress(f"{protocol}: the global model alone, for the tier comparison")
+        alone = rolling_backtest(frame, replace(settings, tier_by=None), origins)
+        rows["global_only"] = alone.rows["forecast"].to_numpy()
+    series = pd.Index(panel.ids).get_indexer(pd.Index(rows[SERIES]))
+    columns = np.asarray([panel.period_index(p) for p in rows[PERIOD]])
+    origin_columns = np.asarray([panel.period_index(o) for o in rows[ORIGIN]])
     for when in origins:
-        origin = pd.Timestamp(when)
-        column = panel.period_index(origin)
-        progress(f"{protocol}: origin {origin.date()}, fitting the forecaster")
-        cut = frame.copy()
-        cut.loc[cut[PERIOD] > origin, TARGET] = np.nan
-        model = DemandForecaster(settings).fit(cut)
-        fit_seconds.append(model.fit_seconds_)
-        grid = pd.MultiIndex.from_product(
-            [model.panel_.ids, model.panel_.future_periods(settings.horizon)],
-            names=[SERIES, PERIOD],
-        ).to_frame(index=False)
-        ours = model.predict(grid)
-        rows = pd.Index(panel.ids).get_indexer(pd.Index(grid[SERIES]))
-        steps = np.asarray([panel.period_index(p) for p in grid[PERIOD]]) - column
-        truth = np.nan_to_num(panel.y[rows, column + steps], nan=0.0)
-        actual.append(truth)
-        series.append(grid[SERIES].to_numpy(dtype=object))
-        scale.append(naive_scale(panel.y[:, : column + 1])[rows])
-        groups.append(panel.series[group].astype(str).to_numpy()[rows])
-        lower.append(ours["lower"].to_numpy())
-        upper.append(ours["upper"].to_numpy())
-        scored.setdefault("ours", []).append(ours["forecast"].to_numpy())
-        if settings.tier_by is not None:
-            progress(f"{protocol}: the global model alone, for the tier comparison")
-            alone = DemandForecaster(replace(settings, tier_by=None)).fit(cut)
-            scored.setdefault("global_only", []).append(alone.predict(grid)["forecast"].to_numpy())
-            tiers.append({"origin": when, **model.report_["tiers"]})
-        progress(f"{protocol}: origin {origin.date()}, the references")
+        progress(f"{protocol}: origin {when}, the references")
+        column = panel.period_index(pd.Timestamp(when))
+        at = (origin_columns == column).nonzero()[0]
+        steps = columns[at] - column
         for name, matrix in references(panel, column, settings.horizon, protocol).items():
-            scored.setdefault(name, []).append(matrix[rows, steps - 1])
-        flat.append(model.report_["validation_wape"])
-    y = np.concatenate(actual)
-    keys = np.concatenate(series)
-    scales = np.concatenate(scale)
-    by = np.concatenate(groups)
-    low, high = np.concatenate(lower), np.concatenate(upper)
-    metrics = {
-        name: _rounded(
-            forecast_metrics(
-                y,
-                np.concatenate(parts),
-                series=keys,
-                scale=scales,
-                **({"lower": low, "upper": high} if name == "ours" else {}),
-            )
-        )
-        for name, parts in scored.items()
-    }
-    reference_names = [n for n in metrics if n not in ("ours", "global_only")]
+            if name not in rows:
+                rows[name] = np.nan
+            rows.loc[at, name] = matrix[series[at], steps - 1]
+    names = [c for c in rows.columns if c not in _NOT_FORECASTS]
+    metrics = {name: _rounded(ours.metrics(name, intervals=name == "forecast")) for name in names}
+    metrics["ours"] = metrics.pop("forecast")
+    reference_names = [n for n in names if n not in ("forecast", "global_only")]
     best = min(reference_names, key=lambda n: metrics[n]["wape"])
     ratio = metrics["ours"]["wape"] / metrics[best]["wape"]
-    per_group = _per_group(y, by, {k: np.concatenate(v) for k, v in scored.items()}, best)
     coverage = metrics["ours"]["coverage"]
+    compared = [c for c in ("forecast", "global_only", best) if c in rows]
     return {
         "protocol": protocol,
         "origins": origins,
@@ -159,33 +142,15 @@ def run(options: BenchOptions) -> dict[str, Any]:
         "goal_met": bool(ratio <= 1 - GOAL),
         "coverage_goal_met": bool(COVERAGE[0] <= coverage <= COVERAGE[1]),
         "metrics": metrics,
-        f"per_{group}": per_group,
-        "tiers_validation": tiers,
-        "validation_wape": flat,
-        "fit_seconds": [round(s, 1) for s in fit_seconds],
+        f"per_{group}": ours.by_group(compared),
+        "tiers_validation": [
+            {"origin": str(m.panel_.periods[-1].date()), **m.report_["tiers"]}
+            for m in ours.models
+            if m.report_["tiers"]
+        ],
+        "validation_wape": [m.report_["validation_wape"] for m in ours.models],
+        "fit_seconds": [round(m.fit_seconds_, 1) for m in ours.models],
     }
-
-
-def _per_group(
-    y: np.ndarray[Any, Any], by: np.ndarray[Any, Any], forecasts: dict[str, Any], best: str
-) -> dict[str, dict[str, float]]:
-    out = {}
-    for level in sorted(set(by)):
-        rows = by == level
-        total = y[rows].sum()
-        if total <= 0:
-            continue
-        out[level] = {
-            "series_rows": int(rows.sum()),
-            **{
-                f"wape_{name}": round(
-                    float(np.abs(np.maximum(f[rows], 0) - y[rows]).sum() / total), 4
-                )
-                for name, f in forecasts.items()
-                if name in ("ours", "global_only", best)
-            },
-        }
-    return out
 
 
 def _rounded(metrics: dict[str, float]) -> dict[str, float]:

@@ -17,13 +17,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from shelfwise.datasets import complete_journey
+from shelfwise.forecast.backtest import rolling_backtest
 from shelfwise.forecast.baselines import moving_average
 from shelfwise.forecast.demand import DemandQuery, demand_frame
-from shelfwise.forecast.metrics import forecast_metrics
 from shelfwise.forecast.model import DemandForecaster, ForecasterSettings
 from shelfwise.forecast.panel import PERIOD, SERIES, TARGET
 from shelfwise.models.base import Evaluation
@@ -46,23 +45,13 @@ def backtest(
     frame: pd.DataFrame, settings: ForecasterSettings, origin: pd.Timestamp
 ) -> tuple[dict[str, float], float]:
     """Ours and the 4-week moving average on the horizon after ``origin``: (metrics, MA WAPE)."""
-    cut = frame.copy()
-    cut.loc[cut[PERIOD] > origin, TARGET] = np.nan
-    model = DemandForecaster(settings).fit(cut)
-    weeks = model.panel_.future_periods(settings.horizon)
-    grid = pd.MultiIndex.from_product([model.panel_.ids, weeks], names=[SERIES, PERIOD])
-    sold = frame[frame[TARGET].notna()].groupby([SERIES, PERIOD])[TARGET].sum()
-    actual = sold.reindex(grid).fillna(0.0).to_numpy()
-    predicted = model.predict(grid.to_frame(index=False))
-    metrics = forecast_metrics(
-        actual,
-        predicted["forecast"].to_numpy(),
-        lower=predicted["lower"].to_numpy(),
-        upper=predicted["upper"].to_numpy(),
-    )
-    average = np.repeat(moving_average(model.panel_.y, 4), len(weeks))
-    baseline = float(np.abs(average - actual).sum() / max(actual.sum(), 1e-9))
-    return metrics, baseline
+    result = rolling_backtest(frame, settings, [origin])
+    history = result.models[0].panel_.y
+    rows = result.rows
+    index = pd.Index(result.models[0].panel_.ids).get_indexer(pd.Index(rows[SERIES]))
+    rows["moving_average"] = moving_average(history, 4)[index]
+    baseline = result.metrics("moving_average", intervals=False)["wape"]
+    return result.metrics(), baseline
 
 
 def train_forecaster(
