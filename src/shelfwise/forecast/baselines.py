@@ -33,6 +33,15 @@ def ratio(numerator: Vector, denominator: Vector, fill: float = 0.0) -> Vector:
     return out
 
 
+def mean_and_variance(values: Matrix) -> tuple[Vector, Vector]:
+    """Per row, the mean and (population) variance of the values that are not NaN; 0 and 0
+    for a row with none (numpy's nanmean and nanvar warn there)."""
+    counted = (~np.isnan(values)).sum(axis=1).astype(float)
+    mean = ratio(np.nansum(values, axis=1), counted)
+    squares = np.nansum((values - mean[:, None]) ** 2, axis=1)
+    return mean, ratio(squares, counted)
+
+
 def last_value(y: Matrix) -> Vector:
     observed = ~np.isnan(y)
     last = np.where(observed.any(axis=1), y.shape[1] - 1 - observed[:, ::-1].argmax(axis=1), 0)
@@ -104,10 +113,8 @@ def demand_classes(y: Matrix, window: int | None = None) -> NDArray[np.int64]:
     demands = sold.sum(axis=1)
     adi = ratio(observed.astype(float), demands.astype(float), fill=np.inf)
     sizes = np.where(sold, recent, np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nanmean(np.where(demands[:, None] > 0, sizes, 0.0), axis=1)
-        cv2 = np.nanvar(np.where(demands[:, None] > 0, sizes, 0.0), axis=1) / mean**2
-    cv2 = np.nan_to_num(cv2, nan=0.0, posinf=0.0)
+    mean, variance = mean_and_variance(sizes)
+    cv2 = ratio(variance, mean**2)
     intermittent = adi > ADI_CUT
     variable = cv2 > CV2_CUT
     return np.asarray(intermittent * 2 + variable, dtype=np.int64)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from shelfwise.forecast.baselines import ratio, zero_share
+from shelfwise.forecast.baselines import mean_and_variance, ratio, zero_share
 from shelfwise.forecast.panel import Panel
 
 Matrix = NDArray[np.float64]
@@ -123,8 +123,7 @@ def rows_at(
         float
     )
     recent = history[:, -design.scale_window :]
-    with np.errstate(invalid="ignore"):
-        dispersion = np.nanstd(recent, axis=1) / scale
+    dispersion = np.sqrt(mean_and_variance(recent)[1]) / scale
     shared = [
         zero_share(history, max(design.windows[:2])),
         since,
