@@ -13,6 +13,7 @@ from shelfwise.settings import Settings
 REFERENCES = {
     "cj-weekly-top500": {"naive", "moving_average_4", "auto_ets", "croston", "tsb", "lightgbm"},
     "stallion": {"naive", "seasonal_naive", "auto_ets", "lightgbm", "lightgbm_price"},
+    "cj-weekly-store-top50": {"naive", "moving_average_4", "auto_ets", "croston", "tsb"},
 }
 
 
@@ -27,6 +28,8 @@ def test_forecast_benchmark_smoke(settings: Settings, datasets_dir: Path, protoc
     assert {"mae", "wape", "rmsse", "bias", "coverage"} <= set(ours)
     assert 0.5 <= ours["coverage"] <= 1.0
     assert result["best_reference"] in REFERENCES[protocol]
+    if protocol == "cj-weekly-store-top50":
+        assert result["series"] > 50  # 5 products, each in many stores
     if protocol == "cj-weekly-top500":
         assert ours["wape"] < result["metrics"]["naive"]["wape"]
         assert result["tiers_validation"]  # the tiers against the global model

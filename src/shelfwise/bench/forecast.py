@@ -28,6 +28,9 @@ from shelfwise.forecast.model import ForecasterSettings
 from shelfwise.forecast.panel import PERIOD, SERIES, panel_from_frame
 
 CJ_WEEKLY, STALLION = "cj-weekly-top500", "stallion"
+# Not in BENCHMARKS.md: cj-weekly-top500's weeks and references, per product x store, for the
+# top 50 products (smoke: 5), to show the forecaster where most series are intermittent.
+CJ_STORES = "cj-weekly-store-top50"
 GOAL = 0.10  # WAPE at least 10% below the best reference
 COVERAGE = (0.77, 0.83)
 # Backtest columns that are not forecasts to score.
@@ -49,11 +52,13 @@ def _protocol(options: BenchOptions) -> tuple[pd.DataFrame, ForecasterSettings, 
     """The demand frame, our settings, the origins and the grouping reported per group."""
     name = options.protocol or CJ_WEEKLY
     smoke = options.smoke
-    if name == CJ_WEEKLY:
+    if name in (CJ_WEEKLY, CJ_STORES):
+        stores = name == CJ_STORES
         query = DemandQuery(
-            top=60 if smoke else 500,
+            top=(5 if stores else 60) if smoke else (50 if stores else 500),
             ranked_until=pd.Timestamp("2017-10-30"),
             timezone=complete_journey.TIMEZONE,
+            by_store=stores,
         )
         frame = demand_frame(complete_journey_query(), query)
         settings = ForecasterSettings(horizon=4)
@@ -76,7 +81,9 @@ def _protocol(options: BenchOptions) -> tuple[pd.DataFrame, ForecasterSettings, 
         origins = ["2017-06-01"]
         group = "sku"
     else:
-        raise ValueError(f"unknown forecast protocol {name!r}; use {CJ_WEEKLY} or {STALLION}")
+        raise ValueError(
+            f"unknown forecast protocol {name!r}; use {CJ_WEEKLY}, {STALLION} or {CJ_STORES}"
+        )
     if smoke:
         settings = replace(settings, rounds=30, tier_min_series=10, validation_origins=2)
     return frame, settings, origins, group
@@ -115,13 +122,14 @@ def run(options: BenchOptions) -> dict[str, Any]:
         column = panel.period_index(pd.Timestamp(when))
         at = (origin_columns == column).nonzero()[0]
         steps = columns[at] - column
-        for name, matrix in references(panel, column, settings.horizon, protocol).items():
+        kind = STALLION if protocol == STALLION else CJ_WEEKLY
+        for name, matrix in references(panel, column, settings.horizon, kind).items():
             if name not in rows:
                 rows[name] = np.nan
             rows.loc[at, name] = matrix[series[at], steps - 1]
     names = [c for c in rows.columns if c not in _NOT_FORECASTS]
     metrics = {name: _rounded(ours.metrics(name, intervals=name == "forecast")) for name in names}
-    metrics["ours"] = metrics.pop("forecast")
+    metrics = {"ours": metrics.pop("forecast"), **metrics}
     reference_names = [n for n in names if n not in ("forecast", "global_only")]
     best = min(reference_names, key=lambda n: metrics[n]["wape"])
     ratio = metrics["ours"]["wape"] / metrics[best]["wape"]

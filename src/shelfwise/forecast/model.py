@@ -66,6 +66,8 @@ class ForecasterSettings(EstimatorSettings):
     leaves: int = 31
     min_leaf: int = 50
     seed: int = 0
+    # Periods after which a training row counts half (None: every origin counts the same).
+    recency_half_life: float | None = None
     # One thread fits steadily on a shared machine; OpenMP's default (every core) stalls there.
     threads: int = 1
 
@@ -87,6 +89,7 @@ class ForecasterSettings(EstimatorSettings):
         "leaves": (Interval(2, None, integer=True),),
         "min_leaf": (Interval(1, None, integer=True),),
         "seed": (int,),
+        "recency_half_life": (None, Interval(0, None, "neither")),
         "threads": (Interval(1, None, integer=True),),
     }
 
@@ -243,6 +246,14 @@ class DemandForecaster(Estimator[ForecasterSettings]):
                 boosters[name] = self._train(_subset(rows, keep), target[keep])
         return boosters
 
+    def _recency(self, rows: Rows) -> NDArray[np.float64]:
+        """Weight of each training row by how recent its target is (1 without a half-life)."""
+        half_life = self.settings.recency_half_life
+        if half_life is None or len(rows.origin) == 0:
+            return np.ones(len(rows.origin))
+        age = (rows.origin + rows.horizon).max() - (rows.origin + rows.horizon)
+        return np.asarray(0.5 ** (age / half_life), dtype=np.float64)
+
     def _train(self, rows: Rows, target: Matrix) -> lgb.Booster:
         s = self.settings
         params = {
@@ -261,7 +272,7 @@ class DemandForecaster(Estimator[ForecasterSettings]):
         dataset = lgb.Dataset(
             rows.features,
             target / rows.scale,
-            weight=rows.scale,
+            weight=rows.scale * self._recency(rows),
             feature_name=self.design_.names,
             categorical_feature=self.design_.categorical,
             free_raw_data=True,
