@@ -147,3 +147,11 @@ def test_a_rolling_backtest_refits_at_each_origin(weekly: pd.DataFrame) -> None:
     groups = result.by_group()
     assert set(groups) == {"BAKERY", "DAIRY"}
     assert sum(g["rows"] for g in groups.values()) == len(result.rows)
+
+
+def test_a_row_a_season_older_counts_half(fitted: DemandForecaster) -> None:
+    from shelfwise.forecast.design import Rows
+
+    origins = np.array([60, 8, 56])
+    rows = Rows(np.zeros((3, 1)), np.zeros(3, np.int64), origins, np.ones(3, np.int64), np.ones(3))
+    assert fitted._recency(rows).tolist() == pytest.approx([1.0, 0.5, 0.5 ** (4 / 52)])

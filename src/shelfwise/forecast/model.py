@@ -66,8 +66,9 @@ class ForecasterSettings(EstimatorSettings):
     leaves: int = 31
     min_leaf: int = 50
     seed: int = 0
-    # Periods after which a training row counts half (None: every origin counts the same).
-    recency_half_life: float | None = None
+    # Seasons after which a training row counts half (None: every origin counts the same):
+    # demand drifts, and last year's weeks say less about next week than last month's.
+    recency_half_life_seasons: float | None = 1.0
     # One thread fits steadily on a shared machine; OpenMP's default (every core) stalls there.
     threads: int = 1
 
@@ -89,7 +90,7 @@ class ForecasterSettings(EstimatorSettings):
         "leaves": (Interval(2, None, integer=True),),
         "min_leaf": (Interval(1, None, integer=True),),
         "seed": (int,),
-        "recency_half_life": (None, Interval(0, None, "neither")),
+        "recency_half_life_seasons": (None, Interval(0, None, "neither")),
         "threads": (Interval(1, None, integer=True),),
     }
 
@@ -248,9 +249,10 @@ class DemandForecaster(Estimator[ForecasterSettings]):
 
     def _recency(self, rows: Rows) -> NDArray[np.float64]:
         """Weight of each training row by how recent its target is (1 without a half-life)."""
-        half_life = self.settings.recency_half_life
-        if half_life is None or len(rows.origin) == 0:
+        seasons = self.settings.recency_half_life_seasons
+        if seasons is None or len(rows.origin) == 0:
             return np.ones(len(rows.origin))
+        half_life = seasons * self.design_.season
         age = (rows.origin + rows.horizon).max() - (rows.origin + rows.horizon)
         return np.asarray(0.5 ** (age / half_life), dtype=np.float64)
 
