@@ -133,15 +133,9 @@ def _fingerprint(observed: pd.DataFrame) -> str:
 
 
 def _champion_for(workspace: Workspace, fingerprint: str) -> dict[str, Any] | None:
-    tracker = workspace.tracker
-    version = tracker.get_alias_version(MODEL_NAME, "champion")
-    if version is None:
-        return None
-    run_id = tracker.client.get_model_version(MODEL_NAME, version).run_id
-    if run_id is None:
-        return None
-    tags = tracker.client.get_run(run_id).data.tags
-    if tags.get(FINGERPRINT_TAG) != fingerprint or SUMMARY_TAG not in tags:
+    """The champion's summary when it was trained on this same data (None: train anew)."""
+    tags = workspace.tracker.champion_tags(MODEL_NAME)
+    if tags is None or tags.get(FINGERPRINT_TAG) != fingerprint or SUMMARY_TAG not in tags:
         return None
     summary: dict[str, Any] = json.loads(tags[SUMMARY_TAG])
     return {**summary, "run": "unchanged"}

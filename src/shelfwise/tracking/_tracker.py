@@ -288,6 +288,16 @@ class Tracker:
                 return None
             raise
 
+    def champion_tags(self, name: str) -> dict[str, str] | None:
+        """The tags of the run behind ``name``'s champion (None: no champion, or no run)."""
+        version = self.get_alias_version(name, "champion")
+        if version is None:
+            return None
+        run_id = self.client.get_model_version(name, version).run_id
+        if run_id is None:
+            return None
+        return dict(self.client.get_run(run_id).data.tags)
+
     def evaluation(self, run_id: str) -> Evaluation | None:
         """The run's metrics as an Evaluation, when it was logged with one."""
         run = self.client.get_run(run_id)
