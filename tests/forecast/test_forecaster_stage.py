@@ -66,3 +66,20 @@ def test_demand_per_product_and_store_adds_up_to_the_product(shop_workspace: Wor
     pd.testing.assert_series_equal(
         summed.sort_index(), product.sort_index(), check_names=False, check_index_type=False
     )
+
+
+def test_daily_demand_fits_and_forecasts_by_day_of_week(shop_workspace: Workspace) -> None:
+    from shelfwise.forecast.demand import DemandQuery, demand_frame
+
+    daily = demand_frame(shop_workspace.analytic.frame, DemandQuery(top=20, grain="day"))
+    weekly = workspace_demand(shop_workspace, top=20)
+    assert daily["period_start"].dt.normalize().equals(daily["period_start"])
+    assert daily["quantity"].sum() >= weekly["quantity"].sum()  # whole days cover whole weeks
+    settings = ForecasterSettings(freq="D", horizon=7, rounds=30, min_leaf=10)
+    model = DemandForecaster(settings).fit(daily)
+    assert model.design_.calendar  # day of week, once two weeks are known
+    days = model.panel_.future_periods(7)
+    asked = pd.DataFrame({"series_id": [model.panel_.ids[0]] * 7, "period_start": days})
+    out = model.predict(asked)
+    assert len(out) == 7
+    assert (out["forecast"] >= 0).all()

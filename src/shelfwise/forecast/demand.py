@@ -1,16 +1,19 @@
-"""Weekly demand out of the contract tables: quantity, money and promotions per product (and store).
+"""Demand out of the contract tables: quantity, money and promotions per product (and store), per
+week or per day.
 
 One SQL, written against the contract's ``orders``, ``order_lines``, ``promotions`` and
 ``products``, serves both the workspace (its DuckDB tables) and the benchmarks (DuckDB views
 that map The Complete Journey's package files into the same columns, so a benchmark needs no
 ingested workspace). Only whole weeks are kept: a first or last week that the orders cover only
 in part (The Complete Journey's week 1 is a single Sunday) would read as a collapse in demand.
+Per day, a promotion counts on every day from its start to its end.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import duckdb
 import pandas as pd
@@ -24,6 +27,7 @@ STATIC = ("department", "category")
 # miscellaneous lines are not products.
 EXCLUDED_DEPARTMENTS = ("FUEL", "MISCELLANEOUS", "KIOSK-GAS")
 EXCLUDED_CATEGORIES = ("COUPON/MISC ITEMS",)
+GRAINS = {"week": "W-MON", "day": "D"}
 
 
 @dataclass(frozen=True)
@@ -38,16 +42,35 @@ class DemandQuery:
     excluded_categories: tuple[str, ...] = EXCLUDED_CATEGORIES
     # Orders carry UTC times; a retail week runs Monday to Sunday in the stores' own time.
     timezone: str = "UTC"
+    grain: Literal["week", "day"] = "week"
+
+    def __post_init__(self) -> None:
+        if self.grain not in GRAINS:
+            raise ValueError(f"grain {self.grain!r} is not one of {sorted(GRAINS)}")
+
+    @property
+    def freq(self) -> str:
+        """The panel frequency of this grain (``W-MON`` or ``D``)."""
+        return GRAINS[self.grain]
 
     def sql(self) -> str:
         def listed(values: tuple[str, ...]) -> str:
             return ", ".join("'" + v.replace("'", "''") + "'" for v in values) or "NULL"
 
+        days = 7 if self.grain == "week" else 1
         until = (
-            f"AND period_start < TIMESTAMP '{self.ranked_until + pd.Timedelta(days=7)}'"
+            f"AND period_start < TIMESTAMP '{self.ranked_until + pd.Timedelta(days=days)}'"
             if self.ranked_until is not None
             else ""
         )
+        grain = self.grain
+        if grain == "week":
+            promoted_period = "date_trunc('week', starts_at)"
+        else:  # every day the promotion runs
+            promoted_period = (
+                "unnest(generate_series(date_trunc('day', starts_at), "
+                "date_trunc('day', ends_at - INTERVAL 1 SECOND), INTERVAL 1 DAY))"
+            )
         zone = self.timezone.replace("'", "")
         limit = f"LIMIT {int(self.top)}" if self.top is not None else ""
         store = "store_id" if self.by_store else "''"
@@ -60,17 +83,18 @@ WITH local AS (
     FROM orders
 ),
 lines AS (
-    SELECT l.sku, o.store_id, date_trunc('week', o.ordered_at) AS period_start,
+    SELECT l.sku, o.store_id, date_trunc('{grain}', o.ordered_at) AS period_start,
            l.quantity, l.sales_value, l.discount_value
     FROM order_lines l JOIN local o USING (order_id)
 ),
-span AS (  -- whole weeks only
-    SELECT CASE WHEN min(o.ordered_at) > date_trunc('week', min(o.ordered_at))
-                THEN date_trunc('week', min(o.ordered_at)) + INTERVAL 7 DAY
-                ELSE date_trunc('week', min(o.ordered_at)) END AS first_week,
-           CASE WHEN max(o.ordered_at) < date_trunc('week', max(o.ordered_at)) + INTERVAL 6 DAY
-                THEN date_trunc('week', max(o.ordered_at)) - INTERVAL 7 DAY
-                ELSE date_trunc('week', max(o.ordered_at)) END AS last_week
+span AS (  -- whole periods only
+    SELECT CASE WHEN min(o.ordered_at) > date_trunc('{grain}', min(o.ordered_at))
+                THEN date_trunc('{grain}', min(o.ordered_at)) + INTERVAL {days} DAY
+                ELSE date_trunc('{grain}', min(o.ordered_at)) END AS first_period,
+           CASE WHEN max(o.ordered_at) < date_trunc('{grain}', max(o.ordered_at))
+                                         + INTERVAL {days - 1} DAY
+                THEN date_trunc('{grain}', max(o.ordered_at)) - INTERVAL {days} DAY
+                ELSE date_trunc('{grain}', max(o.ordered_at)) END AS last_period
     FROM local o
 ),
 kept AS (
@@ -83,20 +107,24 @@ ranked AS (
     WHERE TRUE {until}
     GROUP BY sku ORDER BY sum(quantity) DESC, sku {limit}
 ),
-weekly AS (
+sold AS (
     SELECT sku, {store} AS store_id, period_start, sum(quantity) AS quantity,
            sum(sales_value) AS sales_value, sum(discount_value) AS discount_value
     FROM lines JOIN ranked USING (sku), span
-    WHERE period_start BETWEEN first_week AND last_week
+    WHERE period_start BETWEEN first_period AND last_period
     GROUP BY ALL
 ),
 promoted AS (
-    SELECT sku, {store} AS store_id, date_trunc('week', starts_at) AS period_start,
+    SELECT sku, store_id, period_start,
            count(*) FILTER (WHERE display_location IS NOT NULL) AS display_stores,
            count(*) FILTER (WHERE mailer_location IS NOT NULL) AS mailer_stores
-    FROM promotions JOIN ranked USING (sku), span
-    WHERE promotion_type IN ('display', 'mailer', 'display_mailer')
-      AND date_trunc('week', starts_at) >= first_week
+    FROM (
+        SELECT sku, {store} AS store_id, {promoted_period} AS period_start,
+               display_location, mailer_location
+        FROM promotions JOIN ranked USING (sku)
+        WHERE promotion_type IN ('display', 'mailer', 'display_mailer')
+    ), span
+    WHERE period_start >= first_period
     GROUP BY ALL
 )
 SELECT {key} AS {SERIES},
@@ -105,7 +133,7 @@ SELECT {key} AS {SERIES},
        coalesce(p.display_stores, 0) AS display_stores,
        coalesce(p.mailer_stores, 0) AS mailer_stores,
        k.department, k.category
-FROM weekly w FULL JOIN promoted p USING (sku, store_id, period_start)
+FROM sold w FULL JOIN promoted p USING (sku, store_id, period_start)
 JOIN kept k ON k.sku = coalesce(w.sku, p.sku)
 ORDER BY 1, 2"""
 

@@ -45,8 +45,10 @@ class Design:
         cls, panel: Panel, known: tuple[str, ...], static_levels: tuple[int, ...]
     ) -> Design:
         season = panel.season_length
-        if season >= 52:
+        if panel.freq == "W-MON":
             lags, windows, scale_window = 8, (4, 13, 26), 8
+        elif panel.freq == "D":  # a week's season; two weeks of lags, up to four of means
+            lags, windows, scale_window = 14, (7, 14, 28), 14
         else:
             lags, windows, scale_window = season, (3, 6, season), season
         calendar = panel.y.shape[1] >= 2 * season + 1

@@ -133,7 +133,7 @@ def panel_from_frame(
     covariates = {}
     for name in known:
         values = np.full((len(ids), len(future)), np.nan if known_fill is None else known_fill)
-        present = data[name].notna().to_numpy()
+        present = data[name].notna().to_numpy() & (column >= 0)  # nothing before the panel
         values[row[present], column[present]] = data[name].to_numpy(float)[present]
         covariates[name] = values
     attributes = (
