@@ -91,7 +91,7 @@ def test_tiers_are_compared_with_the_global_model(fitted: DemandForecaster) -> N
     tiers = fitted.report_["tiers"]
     assert set(tiers) == {"department:BAKERY", "department:DAIRY"}
     for tier in tiers.values():
-        assert {"global_wape", "tier_wape", "adopted", "series"} <= set(tier)
+        assert {"global_wape", "tier_wape", "adopted", "series", "rows"} <= set(tier)
         assert tier["adopted"] == (tier["tier_wape"] <= 0.98 * tier["global_wape"])
     routed = set(fitted.predict(_next_weeks(fitted))["model"])
     assert routed == {"global"} | {t for t in tiers if tiers[t]["adopted"]}

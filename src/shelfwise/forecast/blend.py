@@ -1,4 +1,7 @@
-"""What the forecaster learns on its validation origins: ensemble weights and interval widths.
+"""What the forecaster learns on its validation origins: tiers, ensemble weights, intervals.
+
+A tier (a department's own model) is adopted where its WAPE on its series' held-out rows is
+at least ``min_gain`` below the global model's there; both figures are reported.
 
 Simple forecasts are strong on grocery demand (a 4-week moving average and TSB beat AutoETS
 on The Complete Journey), so the model's forecast is a weighted blend of the gradient-boosted
@@ -11,6 +14,7 @@ horizon alone where a class has too few rows), so their coverage is measured, no
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -68,3 +72,32 @@ def fit_intervals(
                 np.quantile(error[rows], [low, high]) if rows.sum() >= MIN_ROWS else fallback
             )
     return out
+
+
+def adopt_tiers(
+    actual: NDArray[np.float64],
+    model: NDArray[np.float64],
+    tiers: dict[str, NDArray[np.float64]],
+    covered: dict[str, NDArray[np.bool_]],
+    min_gain: float,
+) -> tuple[NDArray[np.float64], list[str], dict[str, dict[str, Any]]]:
+    """The routed forecasts (each adopted tier's rows from the tier), the adopted tiers and the
+    comparison per tier. ``tiers``: each tier model's forecasts of every row; ``covered``:
+    which rows are its series'."""
+    adopted, comparison = [], {}
+    for name, tiered in tiers.items():
+        rows = covered[name]
+        total = max(float(actual[rows].sum()), 1e-9)
+        global_wape = float(np.abs(model[rows] - actual[rows]).sum()) / total
+        tier_wape = float(np.abs(tiered[rows] - actual[rows]).sum()) / total
+        adopt = tier_wape <= (1 - min_gain) * global_wape
+        comparison[name] = {
+            "rows": int(rows.sum()),
+            "global_wape": round(global_wape, 4),
+            "tier_wape": round(tier_wape, 4),
+            "adopted": bool(adopt),
+        }
+        if adopt:
+            adopted.append(name)
+            model = np.where(rows, tiered, model)
+    return model, adopted, comparison

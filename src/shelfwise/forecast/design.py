@@ -17,6 +17,7 @@ never saw would be extrapolated, not learned); static attributes as categories.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -54,6 +55,29 @@ class Design:
         calendar = panel.y.shape[1] >= 2 * season + 1
         return cls(lags, windows, scale_window, season, calendar, known, static_levels)
 
+    def state(self) -> dict[str, Any]:
+        """What a saved model keeps of it (the known covariates are in its settings)."""
+        return {
+            "lags": self.lags,
+            "windows": list(self.windows),
+            "scale_window": self.scale_window,
+            "season": self.season,
+            "calendar": self.calendar,
+            "static_levels": list(self.static_levels),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], known: tuple[str, ...]) -> Design:
+        return cls(
+            state["lags"],
+            tuple(state["windows"]),
+            state["scale_window"],
+            state["season"],
+            state["calendar"],
+            known,
+            tuple(state["static_levels"]),
+        )
+
     @property
     def names(self) -> list[str]:
         out = ["horizon"]
@@ -90,6 +114,25 @@ class Rows:
     origin: NDArray[np.int64]
     horizon: NDArray[np.int64]
     scale: NDArray[np.float64]
+
+    def subset(self, keep: NDArray[np.bool_]) -> Rows:
+        return Rows(
+            self.features[keep],
+            self.series[keep],
+            self.origin[keep],
+            self.horizon[keep],
+            self.scale[keep],
+        )
+
+    @staticmethod
+    def concat(parts: list[Rows]) -> Rows:
+        return Rows(
+            np.vstack([p.features for p in parts]),
+            np.concatenate([p.series for p in parts]),
+            np.concatenate([p.origin for p in parts]),
+            np.concatenate([p.horizon for p in parts]),
+            np.concatenate([p.scale for p in parts]),
+        )
 
 
 def scale_at(y: Matrix, window: int) -> NDArray[np.float64]:

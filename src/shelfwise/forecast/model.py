@@ -32,7 +32,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from shelfwise.forecast import baselines
-from shelfwise.forecast.blend import fit_intervals, fit_weights
+from shelfwise.forecast.blend import adopt_tiers, fit_intervals, fit_weights
 from shelfwise.forecast.design import Design, Rows, rows_at
 from shelfwise.forecast.metrics import forecast_metrics, naive_scale
 from shelfwise.forecast.panel import FREQUENCIES, PERIOD, SERIES, TARGET, Panel, panel_from_frame
@@ -217,9 +217,9 @@ class DemandForecaster(Estimator[ForecasterSettings]):
             rows = self._rows(origin, horizons)
             target = y[rows.series, rows.origin + rows.horizon]
             keep = ~np.isnan(target)
-            parts.append(_subset(rows, keep))
+            parts.append(rows.subset(keep))
             targets.append(target[keep])
-        return _concat(parts), np.concatenate(targets)
+        return Rows.concat(parts), np.concatenate(targets)
 
     def _tiers(self) -> dict[str, NDArray[np.bool_]]:
         """Tier name -> which series it covers (departments with enough series)."""
@@ -244,7 +244,7 @@ class DemandForecaster(Estimator[ForecasterSettings]):
                 continue
             keep = members[rows.series]
             if keep.sum() >= 10 * self.settings.min_leaf:
-                boosters[name] = self._train(_subset(rows, keep), target[keep])
+                boosters[name] = self._train(rows.subset(keep), target[keep])
         return boosters
 
     def _recency(self, rows: Rows) -> NDArray[np.float64]:
@@ -294,33 +294,26 @@ class DemandForecaster(Estimator[ForecasterSettings]):
             rows = self._rows(origin, range(1, s.horizon + 1))
             actual = y[rows.series, rows.origin + rows.horizon]
             keep = ~np.isnan(actual)
-            rows = _subset(rows, keep)
+            rows = rows.subset(keep)
             collected["rows"].append(rows)
             collected["actual"].append(actual[keep])
             collected["global"].append(_predict(boosters[GLOBAL], rows))
             for name in tier_predictions:
                 tier_predictions[name].append(_predict(boosters[name], rows))
             collected["members"].append(self._simple_members(y[:, : origin + 1], rows))
-        rows = _concat(collected["rows"])
+        rows = Rows.concat(collected["rows"])
         actual = np.concatenate(collected["actual"])
         model = np.concatenate(collected["global"])
-        adopted, comparison = [], {}
-        for name, predictions in tier_predictions.items():
-            covered = tiers[name][rows.series]
-            tiered = np.concatenate(predictions)
-            total = actual[covered].sum()
-            global_wape = np.abs(model[covered] - actual[covered]).sum() / max(total, 1e-9)
-            tier_wape = np.abs(tiered[covered] - actual[covered]).sum() / max(total, 1e-9)
-            adopt = tier_wape <= (1 - s.tier_min_gain) * global_wape
-            comparison[name] = {
-                "series": int(tiers[name].sum()),
-                "global_wape": round(float(global_wape), 4),
-                "tier_wape": round(float(tier_wape), 4),
-                "adopted": bool(adopt),
-            }
-            if adopt:
-                adopted.append(name)
-                model = np.where(covered, tiered, model)
+        covered = {name: tiers[name][rows.series] for name in tier_predictions}
+        model, adopted, comparison = adopt_tiers(
+            actual,
+            model,
+            {name: np.concatenate(p) for name, p in tier_predictions.items()},
+            covered,
+            s.tier_min_gain,
+        )
+        for name in comparison:
+            comparison[name]["series"] = int(tiers[name].sum())
         members = np.column_stack([model, np.vstack(collected["members"])])
         classes = self._classes_at(rows)
         self.weights_ = fit_weights(members, actual, classes)
@@ -537,14 +530,7 @@ class DemandForecaster(Estimator[ForecasterSettings]):
             "first_period": panel.periods[0].isoformat(),
             "periods": len(panel.periods),
             "levels": self.levels_,
-            "design": {
-                "lags": self.design_.lags,
-                "windows": list(self.design_.windows),
-                "scale_window": self.design_.scale_window,
-                "season": self.design_.season,
-                "calendar": self.design_.calendar,
-                "static_levels": list(self.design_.static_levels),
-            },
+            "design": self.design_.state(),
             "boosters": names,
             "report": self.report_,
         }
@@ -559,16 +545,7 @@ class DemandForecaster(Estimator[ForecasterSettings]):
         known = {name: arrays[f"known_{i}"] for i, name in enumerate(s.known)}
         self.panel_ = Panel(np.asarray(arrays["y"], float), periods, series, s.freq, known)
         self.levels_ = {k: list(v) for k, v in state["levels"].items()}
-        d = state["design"]
-        self.design_ = Design(
-            d["lags"],
-            tuple(d["windows"]),
-            d["scale_window"],
-            d["season"],
-            d["calendar"],
-            s.known,
-            tuple(d["static_levels"]),
-        )
+        self.design_ = Design.from_state(state["design"], s.known)
         self.boosters_ = {
             name: lgb.Booster(model_str=arrays[f"booster_{i}"].tobytes().decode())
             for i, name in enumerate(state["boosters"])
@@ -582,23 +559,3 @@ def _predict(booster: lgb.Booster, rows: Rows) -> Matrix:
     if len(rows.series) == 0:
         return np.zeros(0)
     return np.asarray(booster.predict(rows.features, num_threads=1), float) * rows.scale
-
-
-def _subset(rows: Rows, keep: NDArray[np.bool_]) -> Rows:
-    return Rows(
-        rows.features[keep],
-        rows.series[keep],
-        rows.origin[keep],
-        rows.horizon[keep],
-        rows.scale[keep],
-    )
-
-
-def _concat(parts: list[Rows]) -> Rows:
-    return Rows(
-        np.vstack([p.features for p in parts]),
-        np.concatenate([p.series for p in parts]),
-        np.concatenate([p.origin for p in parts]),
-        np.concatenate([p.horizon for p in parts]),
-        np.concatenate([p.scale for p in parts]),
-    )
