@@ -7,6 +7,7 @@ URL it tried, so a CI run without its services fails loudly (`.ci/run` starts th
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -16,8 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shelfwise.ops import OperationalDatabase
 from shelfwise.settings import Settings
 from shelfwise.simulate.shop import SimulatedShop, load_shop, simulate_shop
+from shelfwise.tracking import Tracker
 from shelfwise.workspace import Workspace
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -131,3 +134,53 @@ def planted(seed: int = 0) -> pd.DataFrame:
 def planted_log() -> Callable[[int], pd.DataFrame]:
     """``planted_log(seed)``: a copy of the planted log drawn with ``seed``."""
     return lambda seed: planted(seed).copy()
+
+
+# One operational database per backend (SQLite, and PostgreSQL as a service test).
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.service)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OperationalDatabase]:
+    """An empty operational database, not yet migrated."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'operational.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    database = OperationalDatabase(url)
+    try:
+        yield database
+    finally:
+        # Before postgres_url drops the schema, so no pooled connection outlives it.
+        database.dispose()
+
+
+@pytest.fixture
+def migrated(database: OperationalDatabase) -> OperationalDatabase:
+    """The same database, upgraded to head."""
+    database.upgrade()
+    return database
+
+
+# Trackers on fresh SQLite stores, copied from one migrated at the start of the session:
+# creating MLflow's schema takes seconds, copying the empty, migrated file milliseconds.
+TrackerFactory = Callable[[Settings], Tracker]
+
+
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    Tracker(f"sqlite:///{path}").ensure_store()
+    return path
+
+
+@pytest.fixture
+def make_tracker(empty_store: Path) -> TrackerFactory:
+    def make(settings: Settings) -> Tracker:
+        settings.workspace.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(empty_store, settings.workspace / "mlflow.db")
+        return Tracker.from_settings(settings)
+
+    return make
+
+
+@pytest.fixture
+def tracker(settings: Settings, make_tracker: TrackerFactory) -> Tracker:
+    return make_tracker(settings)

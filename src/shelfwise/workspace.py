@@ -18,6 +18,7 @@ from shelfwise.data.store import AnalyticStore
 from shelfwise.settings import Settings
 
 if TYPE_CHECKING:
+    from shelfwise.lifecycle import ModelRegistry
     from shelfwise.ops import OperationalDatabase
     from shelfwise.tracking import Tracker
 
@@ -79,6 +80,13 @@ class Workspace:
         from shelfwise.tracking import Tracker
 
         return Tracker.from_settings(self.settings)
+
+    @cached_property
+    def registry(self) -> ModelRegistry:
+        """Registry states of every model, each move recorded in the operational database."""
+        from shelfwise.lifecycle import ModelRegistry
+
+        return ModelRegistry(self.tracker, self.operational)
 
     def init(self) -> dict[str, Any]:
         """Create the workspace folder and every embedded store; safe to run again."""

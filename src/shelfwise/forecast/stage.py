@@ -26,9 +26,11 @@ from shelfwise.forecast.demand import DemandQuery, demand_frame
 from shelfwise.forecast.model import DemandForecaster, ForecasterSettings
 from shelfwise.forecast.panel import PERIOD, SERIES, TARGET
 from shelfwise.models.base import Evaluation
+from shelfwise.ops.states import RegistryState
 from shelfwise.workspace import Workspace
 
 MODEL_NAME = "forecaster"
+ACTOR = "quickstart"
 EXPERIMENT = "forecaster"
 HOLDOUT_WEEKS = 4
 TOP_PRODUCTS = 500
@@ -97,9 +99,19 @@ def train_forecaster(
         params={"adopted_tiers": ",".join(model.report_["adopted"]) or "none"},
         tags={FINGERPRINT_TAG: fingerprint},
     )
-    version = tracker.register(MODEL_NAME, record, status="candidate")
+    registry = workspace.registry
+    version = registry.register(
+        MODEL_NAME, record, actor=ACTOR, reason="trained by the quickstart on the workspace"
+    )
     if tracker.get_alias_version(MODEL_NAME, "champion") is None:
-        tracker.set_alias(MODEL_NAME, "champion", version)
+        registry.transition(
+            MODEL_NAME,
+            version,
+            RegistryState.CHAMPION,
+            actor=ACTOR,
+            reason="the first forecaster: nothing to compare it with",
+            metrics=record.metrics,
+        )
     seconds["register"] = time.perf_counter() - mark
     summary = {
         "run": "trained",

@@ -1,0 +1,229 @@
+"""Registry states for every model family, and the history of every move between them.
+
+A version's state is the MLflow alias it holds (``champion``, ``challenger``: what serving and
+the stages read), else its ``status`` tag (candidate, experimental, archived). Every move is
+one ``registry_transitions`` row and one ``audit_log`` entry, written in the same transaction,
+and the moves of one model are serialised (a PostgreSQL advisory lock; SQLite's write lock),
+so two reviewers approving two versions at the same moment leave exactly one champion: the
+second sees the first's champion and archives it.
+
+A new champion archives the one it replaces; a new challenger sends the previous challenger
+back to candidate. The champion cannot be archived or demoted on its own: promote another
+version, or :meth:`ModelRegistry.rollback` to the previous champion in one call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from shelfwise.ops import OperationalDatabase, RegistryTransition, record_audit
+from shelfwise.ops._schema import DEFAULT_TENANT
+from shelfwise.ops.states import RegistryState
+from shelfwise.tracking import Tracker
+from shelfwise.tracking._tracker import TrainingRecord
+
+ALIASED = (RegistryState.CHAMPION, RegistryState.CHALLENGER)
+
+
+class TransitionRefused(ValueError):
+    """A move the lifecycle does not allow (the message says which and what to do instead)."""
+
+
+class ModelRegistry:
+    """Moves model versions between registry states, recorded and serialised per model."""
+
+    def __init__(
+        self, tracker: Tracker, operational: OperationalDatabase, tenant: str = DEFAULT_TENANT
+    ) -> None:
+        self.tracker, self.operational, self.tenant = tracker, operational, tenant
+
+    def state(self, name: str, version: str) -> RegistryState | None:
+        for aliased in ALIASED:
+            if self.tracker.get_alias_version(name, aliased.value) == version:
+                return aliased
+        status = self.tracker.get_status(name, version)
+        return RegistryState(status) if status else None
+
+    def register(
+        self,
+        name: str,
+        record: TrainingRecord,
+        *,
+        actor: str,
+        reason: str,
+        state: RegistryState = RegistryState.CANDIDATE,
+    ) -> str:
+        """A new version of ``name`` from a logged training, entered as ``state``."""
+        version = self.tracker.register(name, record, status=RegistryState.CANDIDATE.value)
+        with self.operational.session() as session:
+            self._lock(session, name)
+            self._record(
+                session, name, version, None, RegistryState.CANDIDATE, actor, reason, record.metrics
+            )
+        if state != RegistryState.CANDIDATE:
+            self.transition(
+                name, version, state, actor=actor, reason=reason, metrics=record.metrics
+            )
+        return version
+
+    def transition(
+        self,
+        name: str,
+        version: str,
+        to: RegistryState,
+        *,
+        actor: str,
+        reason: str,
+        metrics: dict[str, float] | None = None,
+    ) -> RegistryTransition:
+        """Move ``version`` to ``to``; the champion or challenger it replaces moves too."""
+        if not reason.strip():
+            raise TransitionRefused("a registry transition needs a reason")
+        with self.operational.session() as session:
+            self._lock(session, name)
+            current = self.state(name, version)
+            if current == to:
+                raise TransitionRefused(f"{name} v{version} is already {to.value}")
+            champion = self.tracker.get_alias_version(name, RegistryState.CHAMPION.value)
+            if version == champion and to != RegistryState.CHAMPION:
+                raise TransitionRefused(
+                    f"{name} v{version} is the champion: promote another version or roll back "
+                    "instead of moving it to " + to.value
+                )
+            if to in ALIASED:
+                holder = self.tracker.get_alias_version(name, to.value)
+                if holder is not None and holder != version:
+                    after = (
+                        RegistryState.ARCHIVED
+                        if to == RegistryState.CHAMPION
+                        else RegistryState.CANDIDATE
+                    )
+                    self._move(
+                        session,
+                        name,
+                        holder,
+                        to,
+                        after,
+                        actor,
+                        f"replaced as {to.value} by v{version}: {reason}",
+                        {},
+                    )
+            return self._move(session, name, version, current, to, actor, reason, metrics or {})
+
+    def rollback(self, name: str, *, actor: str, reason: str) -> str:
+        """Make the previous champion the champion again; returns its version."""
+        champion = self.tracker.get_alias_version(name, RegistryState.CHAMPION.value)
+        with self.operational.session() as session:
+            previous = session.scalars(
+                sa.select(RegistryTransition.version)
+                .where(
+                    RegistryTransition.tenant == self.tenant,
+                    RegistryTransition.model_name == name,
+                    RegistryTransition.from_state == RegistryState.CHAMPION.value,
+                    RegistryTransition.version != (champion or ""),
+                )
+                .order_by(RegistryTransition.at.desc(), RegistryTransition.id.desc())
+                .limit(1)
+            ).first()
+        if previous is None:
+            raise TransitionRefused(f"{name} has no previous champion to roll back to")
+        self.transition(
+            name, previous, RegistryState.CHAMPION, actor=actor, reason=f"rollback: {reason}"
+        )
+        return previous
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        """Every move of ``name``'s versions, oldest first."""
+        with self.operational.session() as session:
+            rows = session.scalars(
+                sa.select(RegistryTransition)
+                .where(
+                    RegistryTransition.tenant == self.tenant, RegistryTransition.model_name == name
+                )
+                .order_by(RegistryTransition.at, RegistryTransition.id)
+            ).all()
+            return [
+                {
+                    "version": r.version,
+                    "from_state": r.from_state,
+                    "to_state": r.to_state,
+                    "actor": r.actor,
+                    "reason": r.reason,
+                    "metrics": dict(r.metrics),
+                    "at": r.at,
+                }
+                for r in rows
+            ]
+
+    # --- the moves ---------------------------------------------------------------------
+    def _move(
+        self,
+        session: Session,
+        name: str,
+        version: str,
+        before: RegistryState | None,
+        after: RegistryState,
+        actor: str,
+        reason: str,
+        metrics: dict[str, float],
+    ) -> RegistryTransition:
+        row = self._record(session, name, version, before, after, actor, reason, metrics)
+        session.flush()  # the rows are valid before MLflow changes; commit follows MLflow
+        if before in ALIASED and before != after:
+            self.tracker.delete_alias(name, before.value)
+        if after in ALIASED:
+            self.tracker.set_alias(name, after.value, version)
+        else:
+            self.tracker.set_status(name, version, after.value)
+        return row
+
+    def _record(
+        self,
+        session: Session,
+        name: str,
+        version: str,
+        before: RegistryState | None,
+        after: RegistryState,
+        actor: str,
+        reason: str,
+        metrics: dict[str, float],
+    ) -> RegistryTransition:
+        row = RegistryTransition(
+            tenant=self.tenant,
+            model_name=name,
+            version=version,
+            from_state=before.value if before else None,
+            to_state=after.value,
+            actor=actor,
+            reason=reason,
+            metrics={k: float(v) for k, v in metrics.items()},
+        )
+        session.add(row)
+        record_audit(
+            session,
+            actor=actor,
+            action="registry.transition",
+            entity_type="model_version",
+            entity_id=f"{name}/{version}",
+            tenant=self.tenant,
+            details={
+                "from": row.from_state,
+                "to": row.to_state,
+                "reason": reason,
+                "metrics": row.metrics,
+            },
+        )
+        return row
+
+    def _lock(self, session: Session, name: str) -> None:
+        """Serialise the moves of ``name`` until the session's transaction ends."""
+        digest = hashlib.sha256(f"registry:{self.tenant}:{name}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        else:  # SQLite: take the database's write lock now, before reading the aliases
+            session.execute(sa.text("UPDATE registry_transitions SET reason = reason WHERE 0 = 1"))
