@@ -27,9 +27,12 @@ def registry(tracker: Tracker, migrated: OperationalDatabase) -> ModelRegistry:
 
 def _version(registry: ModelRegistry, ndcg: float) -> str:
     log = pd.DataFrame(
-        {"person_id": ["a", "b", "b"], "sku": ["x", "x", "y"],
-         "occurred_at": pd.to_datetime(["2024-01-01"] * 3)}
-    )  # fmt: skip
+        {
+            "person_id": ["a", "b", "b"],
+            "sku": ["x", "x", "y"],
+            "occurred_at": pd.to_datetime(["2024-01-01"] * 3),
+        }
+    )
     model = PopularityRecommender().fit(log)
     record = registry.tracker.log_training(
         model, experiment=NAME, metrics=Evaluation({"ndcg@10": ndcg}, "ndcg@10", True)
@@ -48,8 +51,9 @@ def test_every_move_is_recorded_with_who_why_and_metrics(registry: ModelRegistry
     assert tracker.get_alias_version(NAME, "champion") == second
     assert tracker.get_alias_version(NAME, "challenger") is None
     assert registry.state(NAME, first) == RegistryState.ARCHIVED
-    moves = [(m["version"], m["from_state"], m["to_state"], m["actor"]) for m in
-             registry.history(NAME)]  # fmt: skip
+    moves = [
+        (m["version"], m["from_state"], m["to_state"], m["actor"]) for m in registry.history(NAME)
+    ]
     assert moves == [
         (first, None, "candidate", "trainer"),
         (first, "candidate", "champion", "ana"),

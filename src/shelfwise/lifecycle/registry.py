@@ -79,40 +79,48 @@ class ModelRegistry:
         actor: str,
         reason: str,
         metrics: dict[str, float] | None = None,
+        session: Session | None = None,
     ) -> RegistryTransition:
-        """Move ``version`` to ``to``; the champion or challenger it replaces moves too."""
+        """Move ``version`` to ``to``; the champion or challenger it replaces moves too.
+        ``session``: the caller's transaction (an alert's action, say), else one of its own."""
         if not reason.strip():
             raise TransitionRefused("a registry transition needs a reason")
-        with self.operational.session() as session:
-            self._lock(session, name)
-            current = self.state(name, version)
-            if current == to:
-                raise TransitionRefused(f"{name} v{version} is already {to.value}")
-            champion = self.tracker.get_alias_version(name, RegistryState.CHAMPION.value)
-            if version == champion and to != RegistryState.CHAMPION:
-                raise TransitionRefused(
-                    f"{name} v{version} is the champion: promote another version or roll back "
-                    "instead of moving it to " + to.value
+        if session is not None:
+            return self._transition(session, name, version, to, actor, reason, metrics or {})
+        with self.operational.session() as own:
+            return self._transition(own, name, version, to, actor, reason, metrics or {})
+
+    def _transition(
+        self,
+        session: Session,
+        name: str,
+        version: str,
+        to: RegistryState,
+        actor: str,
+        reason: str,
+        metrics: dict[str, float],
+    ) -> RegistryTransition:
+        self._lock(session, name)
+        current = self.state(name, version)
+        if current == to:
+            raise TransitionRefused(f"{name} v{version} is already {to.value}")
+        champion = self.tracker.get_alias_version(name, RegistryState.CHAMPION.value)
+        if version == champion and to != RegistryState.CHAMPION:
+            raise TransitionRefused(
+                f"{name} v{version} is the champion: promote another version or roll back "
+                "instead of moving it to " + to.value
+            )
+        if to in ALIASED:
+            holder = self.tracker.get_alias_version(name, to.value)
+            if holder is not None and holder != version:
+                after = (
+                    RegistryState.ARCHIVED
+                    if to == RegistryState.CHAMPION
+                    else RegistryState.CANDIDATE
                 )
-            if to in ALIASED:
-                holder = self.tracker.get_alias_version(name, to.value)
-                if holder is not None and holder != version:
-                    after = (
-                        RegistryState.ARCHIVED
-                        if to == RegistryState.CHAMPION
-                        else RegistryState.CANDIDATE
-                    )
-                    self._move(
-                        session,
-                        name,
-                        holder,
-                        to,
-                        after,
-                        actor,
-                        f"replaced as {to.value} by v{version}: {reason}",
-                        {},
-                    )
-            return self._move(session, name, version, current, to, actor, reason, metrics or {})
+                replaced = f"replaced as {to.value} by v{version}: {reason}"
+                self._move(session, name, holder, to, after, actor, replaced, {})
+        return self._move(session, name, version, current, to, actor, reason, metrics)
 
     def rollback(self, name: str, *, actor: str, reason: str) -> str:
         """Make the previous champion the champion again; returns its version."""

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shelfwise import __version__
 from shelfwise.serve.auth import KeyRing, Principal, requires
 from shelfwise.serve.forecasts import ForecastRefused
+from shelfwise.serve.lifecycle import lifecycle_router
 from shelfwise.serve.schemas import (
     MAX_BATCH,
     CatalogueChange,
@@ -107,6 +108,7 @@ def create_app(tenants: Mapping[str, TenantRuntime], keys: KeyRing) -> FastAPI:
     app.include_router(_recommendations(), prefix="/api/v1")
     app.include_router(_events(), prefix="/api/v1")
     app.include_router(_forecasts(), prefix="/api/v1")
+    app.include_router(lifecycle_router(_tenant), prefix="/api/v1")
     return app
 
 

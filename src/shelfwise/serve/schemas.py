@@ -214,3 +214,47 @@ class ForecastResponse(BaseModel):
     interval_level: float = Field(description="the share of outcomes [lower, upper] should hold")
     last_observed_period: date
     forecasts: list[Forecast]
+
+
+class Alert(BaseModel):
+    """An ML alert: what happened, how grave, what to do (``link``) and what was done."""
+
+    id: int
+    type: str
+    severity: str
+    status: str
+    model_name: str | None
+    version: str | None
+    title: str
+    message: str
+    link: str | None
+    action: str | None
+    action_notes: str | None
+    actor: str | None
+    created_at: datetime
+    read_at: datetime | None
+    actioned_at: datetime | None
+
+
+class AlertActionRequest(Strict):
+    action: Literal["approve", "dismiss"]
+    notes: str = Field("", max_length=4000)
+
+
+class ReviewRequest(Strict):
+    """A reviewer's decision on a model version: approve promotes it, reject archives it."""
+
+    model: str = Field(min_length=1, max_length=255)
+    decision: Literal["approve", "reject"]
+    notes: str = Field(min_length=1, max_length=4000)
+
+
+class ReviewResponse(BaseModel):
+    model: str
+    version: str
+    decision: str
+    state: str
+    champion: str | None
+    primary_metric: str | None
+    metrics: dict[str, float]
+    champion_metrics: dict[str, float]

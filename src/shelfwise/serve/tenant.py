@@ -42,6 +42,8 @@ import pandas as pd
 
 from shelfwise.features.store import FeatureStore
 from shelfwise.forecast.model import DemandForecaster
+from shelfwise.lifecycle import ModelRegistry
+from shelfwise.lifecycle.alerts import AlertInbox
 from shelfwise.recommend.catalogue import Catalogue
 from shelfwise.recommend.cold_start import Context
 from shelfwise.recommend.decide import decide
@@ -92,8 +94,12 @@ class TenantRuntime:
         forecaster: DemandForecaster | None = None,
         forecaster_version: str | None = None,
         forecaster_facts: Mapping[str, Any] | None = None,
+        registry: ModelRegistry | None = None,
+        alerts: AlertInbox | None = None,
     ) -> None:
         self.name = name
+        # The lifecycle's registry and ML alert inbox (None: its endpoints answer 503).
+        self.registry, self.alerts = registry, alerts
         self.catalogue = catalogue
         self.cache = cache
         self.store = store

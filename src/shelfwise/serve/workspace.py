@@ -27,6 +27,7 @@ from typing import Any
 from shelfwise.features.store import FeatureStore
 from shelfwise.forecast.model import DemandForecaster
 from shelfwise.forecast.stage import MODEL_NAME as FORECASTER_NAME
+from shelfwise.lifecycle.alerts import AlertInbox
 from shelfwise.recommend.catalogue import Catalogue
 from shelfwise.recommend.stage import MODEL_NAME
 from shelfwise.recommend.store_features import store_features
@@ -70,6 +71,8 @@ def tenant_from_workspace(workspace: Workspace, name: str = TENANT) -> TenantRun
         forecaster=forecaster,
         forecaster_version=forecaster_version,
         forecaster_facts=forecaster_facts,
+        registry=workspace.registry,
+        alerts=AlertInbox(workspace.operational, workspace.registry, name),
     )
 
 

@@ -1,0 +1,126 @@
+"""The lifecycle's endpoints: the ML alert inbox and reviews of model versions.
+
+``GET /ml-alerts?status=unread`` and ``PATCH /ml-alerts/{id}/read`` for readers;
+``PATCH /ml-alerts/{id}/action`` (approve or dismiss, with notes) and
+``POST /models/{version}/review`` (approve promotes the version to champion, reject archives
+it; the answer carries its metrics beside the champion's) for reviewers. Every change is
+recorded in the registry's history and the audit log; a refused move is a 409 that says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+
+from shelfwise.lifecycle import TransitionRefused
+from shelfwise.lifecycle.alerts import AlertNotFound
+from shelfwise.ops.states import AlertAction, AlertStatus, RegistryState
+from shelfwise.serve.auth import Principal, requires
+from shelfwise.serve.schemas import Alert, AlertActionRequest, ReviewRequest, ReviewResponse
+from shelfwise.serve.tenant import TenantRuntime
+
+TenantOf = Callable[[Request, Principal], TenantRuntime]
+
+
+def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
+    router = APIRouter(tags=["lifecycle"])
+
+    def governed(request: Request, principal: Principal) -> TenantRuntime:
+        runtime = tenant_of(request, principal)
+        if runtime.registry is None or runtime.alerts is None:
+            raise HTTPException(503, f"tenant {runtime.name!r} has no model registry here")
+        return runtime
+
+    @router.get("/ml-alerts", response_model=list[Alert])
+    def alerts(
+        request: Request,
+        principal: Annotated[Principal, Depends(requires("reader"))],
+        status: Annotated[AlertStatus | None, Query()] = None,
+    ) -> list[dict[str, Any]]:
+        """The tenant's ML alerts, newest first (``status``: unread, read or actioned)."""
+        inbox = governed(request, principal).alerts
+        assert inbox is not None
+        return inbox.list(status)
+
+    @router.patch("/ml-alerts/{alert_id}/read", response_model=Alert)
+    def read(
+        alert_id: int,
+        request: Request,
+        principal: Annotated[Principal, Depends(requires("reader"))],
+    ) -> dict[str, Any]:
+        inbox = governed(request, principal).alerts
+        assert inbox is not None
+        try:
+            return inbox.read(alert_id, principal.name)
+        except AlertNotFound as error:
+            raise HTTPException(404, str(error)) from None
+
+    @router.patch("/ml-alerts/{alert_id}/action", response_model=Alert)
+    def act(
+        alert_id: int,
+        body: AlertActionRequest,
+        request: Request,
+        principal: Annotated[Principal, Depends(requires("reviewer"))],
+    ) -> dict[str, Any]:
+        """Approve or dismiss, once; approving a pending promotion promotes its version."""
+        inbox = governed(request, principal).alerts
+        assert inbox is not None
+        try:
+            return inbox.act(alert_id, AlertAction(body.action), principal.name, body.notes)
+        except AlertNotFound as error:
+            raise HTTPException(404, str(error)) from None
+        except TransitionRefused as error:
+            raise HTTPException(409, str(error)) from None
+
+    @router.post(
+        "/models/{version}/review",
+        response_model=ReviewResponse,
+        responses={404: {"description": "no such model version"}, 409: {"description": "refused"}},
+    )
+    def review(
+        version: str,
+        body: ReviewRequest,
+        request: Request,
+        principal: Annotated[Principal, Depends(requires("reviewer"))],
+    ) -> dict[str, Any]:
+        """Approve (promote to champion) or reject (archive) a version, with the reviewer's
+        notes; the answer compares its metrics with the champion's it was judged against."""
+        registry = governed(request, principal).registry
+        assert registry is not None
+        tracker = registry.tracker
+        try:
+            run_id = tracker.client.get_model_version(body.model, version).run_id
+        except Exception:
+            raise HTTPException(404, f"{body.model} has no version {version!r}") from None
+        champion = tracker.get_alias_version(body.model, RegistryState.CHAMPION.value)
+        ours = tracker.evaluation(run_id) if run_id else None
+        theirs = None
+        if champion is not None and champion != version:
+            champion_run = tracker.client.get_model_version(body.model, champion).run_id
+            theirs = tracker.evaluation(champion_run) if champion_run else None
+        to = RegistryState.CHAMPION if body.decision == "approve" else RegistryState.ARCHIVED
+        try:
+            registry.transition(
+                body.model,
+                version,
+                to,
+                actor=principal.name,
+                reason=f"review: {body.notes}",
+                metrics=ours.metrics if ours else None,
+            )
+        except TransitionRefused as error:
+            raise HTTPException(409, str(error)) from None
+        return {
+            "model": body.model,
+            "version": version,
+            "decision": body.decision,
+            "state": to.value,
+            "champion": tracker.get_alias_version(body.model, RegistryState.CHAMPION.value),
+            "primary_metric": ours.primary_metric if ours else None,
+            "metrics": ours.metrics if ours else {},
+            "champion_metrics": theirs.metrics if theirs else {},
+        }
+
+    return router

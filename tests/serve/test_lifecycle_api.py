@@ -1,0 +1,146 @@
+"""The lifecycle endpoints over HTTP, on SQLite and PostgreSQL: the alert inbox and reviews."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from shelfwise.lifecycle import ModelRegistry
+from shelfwise.lifecycle.alerts import AlertInbox
+from shelfwise.models.base import Evaluation
+from shelfwise.ops import OperationalDatabase
+from shelfwise.ops.states import AlertType, RegistryState
+from shelfwise.recommend.catalogue import Catalogue
+from shelfwise.recommend.popularity import PopularityRecommender
+from shelfwise.serve.app import create_app
+from shelfwise.serve.auth import KeyRing
+from shelfwise.serve.cache import MemoryCache
+from shelfwise.serve.tenant import TenantRuntime
+from shelfwise.tracking import Tracker
+
+READER = {"X-API-Key": "a-reader-key-0123456789"}
+REVIEWER = {"X-API-Key": "a-reviewer-key-0123456"}
+OTHER = {"X-API-Key": "b-reviewer-key-0123456"}  # tenant b: no registry
+NAME = "forecaster"
+
+
+@pytest.fixture
+def registry(tracker: Tracker, migrated: OperationalDatabase) -> ModelRegistry:
+    return ModelRegistry(tracker, migrated, tenant="a")
+
+
+@pytest.fixture
+def client(registry: ModelRegistry) -> Iterator[TestClient]:
+    catalogue = Catalogue.from_frame(pd.DataFrame({"sku": ["x1"], "price": 1.0}))
+    inbox = AlertInbox(registry.operational, registry, tenant="a")
+    runtimes = {
+        "a": TenantRuntime("a", catalogue, MemoryCache(), registry=registry, alerts=inbox),
+        "b": TenantRuntime("b", catalogue, MemoryCache()),
+    }
+    keys = KeyRing(
+        [
+            {"key": READER["X-API-Key"], "tenant": "a", "roles": ["reader"]},
+            {"key": REVIEWER["X-API-Key"], "tenant": "a", "roles": ["reader", "reviewer"]},
+            {"key": OTHER["X-API-Key"], "tenant": "b", "roles": ["reader", "reviewer"]},
+        ]
+    )
+    with TestClient(create_app(runtimes, keys), raise_server_exceptions=False) as test_client:
+        yield test_client
+    for runtime in runtimes.values():
+        runtime.close()
+
+
+def _version(registry: ModelRegistry, mae: float) -> str:
+    log = pd.DataFrame(
+        {"person_id": ["a"], "sku": ["x"], "occurred_at": pd.to_datetime(["2024-01-01"])}
+    )
+    record = registry.tracker.log_training(
+        PopularityRecommender().fit(log),
+        experiment=NAME,
+        metrics=Evaluation({"mae": mae}, "mae", False),
+    )
+    return registry.register(NAME, record, actor="trainer", reason="scheduled")
+
+
+def test_the_paths_are_in_the_openapi_document(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "get" in paths["/api/v1/ml-alerts"]
+    assert "patch" in paths["/api/v1/ml-alerts/{alert_id}/read"]
+    assert "patch" in paths["/api/v1/ml-alerts/{alert_id}/action"]
+    assert "post" in paths["/api/v1/models/{version}/review"]
+
+
+def test_an_alert_is_read_then_approved_by_a_reviewer(
+    client: TestClient, registry: ModelRegistry
+) -> None:
+    first, second = _version(registry, 8.0), _version(registry, 7.0)
+    registry.transition(NAME, first, RegistryState.CHAMPION, actor="ana", reason="first")
+    alert = AlertInbox(registry.operational, registry, tenant="a").raise_alert(
+        AlertType.PROMOTION_PENDING,
+        "v2 waits",
+        "sensitive scope",
+        model_name=NAME,
+        version=second,
+    )
+    unread = client.get("/api/v1/ml-alerts", params={"status": "unread"}, headers=READER)
+    assert [a["id"] for a in unread.json()] == [alert["id"]]
+    assert (
+        client.patch(f"/api/v1/ml-alerts/{alert['id']}/read", headers=READER).json()["status"]
+        == "read"
+    )
+    body = {"action": "approve", "notes": "looked at it"}
+    url = f"/api/v1/ml-alerts/{alert['id']}/action"
+    assert client.patch(url, json=body, headers=READER).status_code == 403
+    done = client.patch(url, json=body, headers=REVIEWER)
+    assert done.status_code == 200, done.text
+    assert done.json()["action"] == "approve"
+    assert registry.tracker.get_alias_version(NAME, "champion") == second
+    again = client.patch(url, json={"action": "dismiss"}, headers=REVIEWER)
+    assert again.status_code == 409
+    assert "already approve" in again.json()["detail"]
+    assert client.patch("/api/v1/ml-alerts/999/read", headers=READER).status_code == 404
+
+
+def test_a_review_approves_or_rejects_with_the_comparison(
+    client: TestClient, registry: ModelRegistry
+) -> None:
+    first, second, third = (_version(registry, m) for m in (8.0, 7.0, 9.0))
+    registry.transition(NAME, first, RegistryState.CHAMPION, actor="ana", reason="first")
+    approve = {"model": NAME, "decision": "approve", "notes": "12% lower MAE"}
+    answer = client.post(f"/api/v1/models/{second}/review", json=approve, headers=REVIEWER)
+    assert answer.status_code == 200, answer.text
+    review = answer.json()
+    assert (review["state"], review["champion"], review["primary_metric"]) == (
+        "champion",
+        second,
+        "mae",
+    )
+    assert review["metrics"]["mae"] == 7.0
+    assert review["champion_metrics"]["mae"] == 8.0
+    reject = {"model": NAME, "decision": "reject", "notes": "worse"}
+    rejected = client.post(f"/api/v1/models/{third}/review", json=reject, headers=REVIEWER)
+    assert rejected.json()["state"] == "archived"
+    assert registry.state(NAME, third) == RegistryState.ARCHIVED
+    refused = client.post(f"/api/v1/models/{second}/review", json=reject, headers=REVIEWER)
+    assert refused.status_code == 409  # the champion: promote another or roll back
+    missing = client.post("/api/v1/models/77/review", json=approve, headers=REVIEWER)
+    assert missing.status_code == 404
+    assert (
+        client.post(f"/api/v1/models/{third}/review", json=approve, headers=READER).status_code
+        == 403
+    )
+    last = registry.history(NAME)[-1]
+    assert (last["version"], last["to_state"], last["reason"]) == (
+        third,
+        "archived",
+        "review: worse",
+    )
+
+
+def test_a_tenant_without_a_registry_answers_503(client: TestClient) -> None:
+    answer = client.get("/api/v1/ml-alerts", headers=OTHER)
+    assert answer.status_code == 503
+    assert "no model registry" in answer.json()["detail"]
