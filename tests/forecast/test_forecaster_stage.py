@@ -83,3 +83,19 @@ def test_daily_demand_fits_and_forecasts_by_day_of_week(shop_workspace: Workspac
     out = model.predict(asked)
     assert len(out) == 7
     assert (out["forecast"] >= 0).all()
+
+
+def test_the_registered_forecaster_has_a_card_with_its_departments(
+    shop_workspace: Workspace,
+) -> None:
+    from shelfwise.lifecycle.cards import model_card
+
+    summary, _, _ = train_forecaster(shop_workspace, lambda _: None, SMALL)
+    card = model_card(shop_workspace.registry, MODEL_NAME, summary["version"])
+    assert card["family"] == "demand_forecaster"
+    assert card["primary_metric"] == "mae"
+    assert set(card["segments"]["department"]) == set(
+        workspace_demand(shop_workspace)["department"]
+    )
+    assert any("median" in item for item in card["limitations"])
+    assert card["history"][0]["actor"] == "quickstart"

@@ -144,3 +144,23 @@ def test_a_tenant_without_a_registry_answers_503(client: TestClient) -> None:
     answer = client.get("/api/v1/ml-alerts", headers=OTHER)
     assert answer.status_code == 503
     assert "no model registry" in answer.json()["detail"]
+
+
+def test_every_version_has_a_model_card(client: TestClient, registry: ModelRegistry) -> None:
+    first = _version(registry, 8.0)
+    registry.transition(NAME, first, RegistryState.CHAMPION, actor="ana", reason="first one")
+    answer = client.get(f"/api/v1/models/{first}/card", params={"model": NAME}, headers=READER)
+    assert answer.status_code == 200, answer.text
+    card = answer.json()
+    assert card["family"] == "popularity"
+    assert card["purpose"].startswith("Most popular skus first")
+    assert card["state"] == "champion"
+    assert card["metrics"]["mae"] == 8.0
+    assert card["primary_metric"] == "mae"
+    assert card["training_data"]["rows"] == 1
+    assert card["code_version"]["shelfwise"]
+    assert [m["to_state"] for m in card["history"]] == ["candidate", "champion"]
+    assert card["history"][-1]["reason"] == "first one"
+    assert "## History" in card["markdown"]
+    missing = client.get("/api/v1/models/9/card", params={"model": NAME}, headers=READER)
+    assert missing.status_code == 404

@@ -117,6 +117,16 @@ class DemandForecaster(Estimator[ForecasterSettings]):
     )
     primary_metric = "mae"
     higher_is_better = False
+    limitations = (
+        "Forecasts the median (L1): unbiased for MAE, but for a product that sells in few "
+        "weeks the median is 0; stock decisions should read the interval's upper bound.",
+        "Knows the future only through the covariates it is given (planned display and "
+        "mailer placements): an unplanned promotion, a stock-out or a new competitor is not "
+        "in its forecast.",
+        "A series younger than min_history periods gets the simple forecasts, not the model.",
+        "Intervals are calibrated on recent held-out origins: after a shift in demand their "
+        "coverage can fall below the level until the next retraining.",
+    )
 
     panel_: Panel
     design_: Design

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -46,14 +47,22 @@ def workspace_demand(workspace: Workspace, top: int | None = TOP_PRODUCTS) -> pd
 def backtest(
     frame: pd.DataFrame, settings: ForecasterSettings, origin: pd.Timestamp
 ) -> tuple[dict[str, float], float]:
-    """Ours and the 4-week moving average on the horizon after ``origin``: (metrics, MA WAPE)."""
-    result = rolling_backtest(frame, settings, [origin])
+    """Ours and the 4-week moving average on the horizon after ``origin``: (metrics, MA WAPE).
+    The metrics hold each department's too, as ``department/<name>/<metric>``."""
+    result = rolling_backtest(frame, settings, [origin], group="department")
     history = result.models[0].panel_.y
     rows = result.rows
     index = pd.Index(result.models[0].panel_.ids).get_indexer(pd.Index(rows[SERIES]))
     rows["moving_average"] = moving_average(history, 4)[index]
     baseline = result.metrics("moving_average", intervals=False)["wape"]
-    return result.metrics(), baseline
+    per_department = {
+        # MLflow takes letters, digits, _ - . : space and / in a metric's name
+        f"department/{re.sub(r'[^A-Za-z0-9_. :-]', '_', department)}/{name}": value
+        for department, values in result.by_group().items()
+        for name, value in values.items()
+        if name in ("mae", "wape", "bias", "coverage")
+    }
+    return {**result.metrics(), **per_department}, baseline
 
 
 def train_forecaster(

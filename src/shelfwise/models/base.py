@@ -105,6 +105,8 @@ class Estimator(ABC, Generic[SettingsT]):
     # candidate's from the feature store and checks their versions there): predict's input is
     # then ids, not features, and carries no versions to check.
     fetches_features: ClassVar[bool] = False
+    # What a reviewer should know the family cannot do (printed on every model card).
+    limitations: ClassVar[tuple[str, ...]] = ()
 
     # Learned by every family's fit (or restored by load).
     fitted_at_: datetime

@@ -142,6 +142,14 @@ class TwoStageRecommender(MatrixRecommender[Any]):
     family = "recommender"
     settings_type = RecommenderSettings
     fetches_features = True
+    limitations = (
+        "Learns from purchases alone: a person with no purchase gets their context's and "
+        "segment's candidates, then popularity.",
+        "Ranks what its candidate generators propose: an item none of them proposes is never "
+        "ranked (new products get one place through the content model).",
+        "Judged offline on the following weeks' purchases (ndcg@10): an offline gain is a "
+        "hypothesis for an A/B test, not a measured uplift.",
+    )
     output_schema = (
         Column("person_id", "string"),
         Column("sku", "string"),

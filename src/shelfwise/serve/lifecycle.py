@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from shelfwise.lifecycle import TransitionRefused
 from shelfwise.lifecycle.alerts import AlertNotFound
+from shelfwise.lifecycle.cards import card_markdown, model_card
 from shelfwise.ops.states import AlertAction, AlertStatus, RegistryState
 from shelfwise.serve.auth import Principal, requires
 from shelfwise.serve.schemas import Alert, AlertActionRequest, ReviewRequest, ReviewResponse
@@ -73,6 +74,24 @@ def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
             raise HTTPException(404, str(error)) from None
         except TransitionRefused as error:
             raise HTTPException(409, str(error)) from None
+
+    @router.get("/models/{version}/card")
+    def card(
+        version: str,
+        request: Request,
+        principal: Annotated[Principal, Depends(requires("reader"))],
+        model: Annotated[str, Query(min_length=1, max_length=255)],
+    ) -> dict[str, Any]:
+        """The version's model card: purpose, owner, training data and lineage, metrics
+        overall and per segment, limitations, state and every move with who and why (also as
+        ``markdown``)."""
+        registry = governed(request, principal).registry
+        assert registry is not None
+        try:
+            found = model_card(registry, model, version)
+        except LookupError as error:
+            raise HTTPException(404, str(error)) from None
+        return {**found, "markdown": card_markdown(found)}
 
     @router.post(
         "/models/{version}/review",
