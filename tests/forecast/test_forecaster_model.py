@@ -155,3 +155,20 @@ def test_a_row_a_season_older_counts_half(fitted: DemandForecaster) -> None:
     origins = np.array([60, 8, 56])
     rows = Rows(np.zeros((3, 1)), np.zeros(3, np.int64), origins, np.ones(3, np.int64), np.ones(3))
     assert fitted._recency(rows).tolist() == pytest.approx([1.0, 0.5, 0.5 ** (4 / 52)])
+
+
+def test_a_fitted_model_forecasts_from_a_newer_history_without_refitting(
+    weekly: pd.DataFrame,
+) -> None:
+    early = weekly[weekly["period_start"] <= "2024-08-26"].copy()  # 35 of the 40 weeks
+    model = DemandForecaster(FAST).fit(early)
+    same = model.with_history(early)
+    asked = _next_weeks(model)
+    pd.testing.assert_frame_equal(same.predict(asked), model.predict(asked))
+    later = model.with_history(weekly)
+    assert later.boosters_ is model.boosters_
+    assert later.panel_.periods[-1] == pd.Timestamp("2024-09-30")
+    assert model.panel_.periods[-1] == pd.Timestamp("2024-08-26")  # unchanged
+    out = later.predict(_next_weeks(later))
+    assert len(out) == 12 * 4
+    assert out["period_start"].min() == pd.Timestamp("2024-10-07")

@@ -22,6 +22,7 @@ forecast with its interval, the demand class and which model made it.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -139,19 +140,7 @@ class DemandForecaster(Estimator[ForecasterSettings]):
     # --- fit ---------------------------------------------------------------------------
     def _fit(self, frame: pd.DataFrame) -> None:
         s = self.settings
-        self._check_columns(frame)
-        observed = frame[frame[TARGET].notna()] if TARGET in frame else frame.iloc[:0]
-        if observed.empty:
-            raise ValueError("DemandForecaster.fit: the demand frame has no observed quantity")
-        panel = panel_from_frame(
-            frame,
-            s.freq,
-            s.known,
-            s.static,
-            until=observed[PERIOD].max(),
-            start_at_first_sale=s.start_at_first_sale,
-            known_fill=0.0 if s.absent_known_is_zero else None,
-        )
+        panel = self._panel(frame, "fit")
         self.levels_ = {n: sorted(set(panel.series[n].astype(str))) for n in s.static}
         self.panel_ = panel
         self.design_ = Design.for_panel(
@@ -177,12 +166,40 @@ class DemandForecaster(Estimator[ForecasterSettings]):
         )
         self.report_ = report
 
+    def _panel(self, frame: pd.DataFrame, method: str) -> Panel:
+        s = self.settings
+        self._check_columns(frame)
+        observed = frame[frame[TARGET].notna()] if TARGET in frame else frame.iloc[:0]
+        if observed.empty:
+            raise ValueError(
+                f"DemandForecaster.{method}: the demand frame has no observed quantity"
+            )
+        return panel_from_frame(
+            frame,
+            s.freq,
+            s.known,
+            s.static,
+            until=observed[PERIOD].max(),
+            start_at_first_sale=s.start_at_first_sale,
+            known_fill=0.0 if s.absent_known_is_zero else None,
+        )
+
+    def with_history(self, frame: pd.DataFrame) -> DemandForecaster:
+        """The same fitted model forecasting from a newer history (the weeks sold since it
+        was fitted), without refitting: a global model applies at any origin. Series it never
+        saw are forecast too (their unknown categories as missing). The copy shares the
+        boosters, blend and intervals; this model is unchanged."""
+        self.check_fitted()
+        fresh = copy.copy(self)
+        fresh.panel_ = self._panel(frame, "with_history")
+        return fresh
+
     def _check_columns(self, frame: pd.DataFrame) -> None:
         wanted = [TARGET, *self.settings.known, *self.settings.static]
         missing = [c for c in wanted if c not in frame.columns]
         if missing:
             raise ValueError(
-                f"DemandForecaster.fit: the demand frame lacks {missing} (settings.known and "
+                f"DemandForecaster: the demand frame lacks {missing} (settings.known and "
                 f"settings.static name them); it has {list(frame.columns)}"
             )
 
