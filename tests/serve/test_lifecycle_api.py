@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from shelfwise.lifecycle import ModelRegistry
 from shelfwise.lifecycle.alerts import AlertInbox
+from shelfwise.lifecycle.experiments import Experiments
 from shelfwise.models.base import Evaluation
 from shelfwise.ops import OperationalDatabase
 from shelfwise.ops.states import AlertType, RegistryState
@@ -45,6 +46,7 @@ def client(registry: ModelRegistry) -> Iterator[TestClient]:
             {"key": READER["X-API-Key"], "tenant": "a", "roles": ["reader"]},
             {"key": REVIEWER["X-API-Key"], "tenant": "a", "roles": ["reader", "reviewer"]},
             {"key": OTHER["X-API-Key"], "tenant": "b", "roles": ["reader", "reviewer"]},
+            {"key": "a-writer-key-0123456789", "tenant": "a", "roles": ["writer"]},
         ]
     )
     with TestClient(create_app(runtimes, keys), raise_server_exceptions=False) as test_client:
@@ -71,6 +73,11 @@ def test_the_paths_are_in_the_openapi_document(client: TestClient) -> None:
     assert "patch" in paths["/api/v1/ml-alerts/{alert_id}/read"]
     assert "patch" in paths["/api/v1/ml-alerts/{alert_id}/action"]
     assert "post" in paths["/api/v1/models/{version}/review"]
+    assert "get" in paths["/api/v1/models/{version}/card"]
+    assert "post" in paths["/api/v1/experiments"]
+    assert "patch" in paths["/api/v1/experiments/{experiment_id}/approve"]
+    assert "get" in paths["/api/v1/experiments/{experiment_id}/results"]
+    assert "post" in paths["/api/v1/experiments/{experiment_id}/complete"]
 
 
 def test_an_alert_is_read_then_approved_by_a_reviewer(
@@ -164,3 +171,59 @@ def test_every_version_has_a_model_card(client: TestClient, registry: ModelRegis
     assert "## History" in card["markdown"]
     missing = client.get("/api/v1/models/9/card", params={"model": NAME}, headers=READER)
     assert missing.status_code == 404
+
+
+def test_an_experiment_runs_from_proposal_to_decision(
+    client: TestClient, registry: ModelRegistry
+) -> None:
+    champion = _version(registry, 8.0)
+    registry.transition(NAME, champion, RegistryState.CHAMPION, actor="ana", reason="first")
+    writer = {"X-API-Key": "a-writer-key-0123456789"}
+    proposal = {
+        "name": "weather-feature",
+        "hypothesis": "rain moves soup",
+        "type": "new_feature",
+        "model": NAME,
+        "proposer": "reviewer",
+    }
+    assert client.post("/api/v1/experiments", json=proposal, headers=READER).status_code == 403
+    made = client.post("/api/v1/experiments", json=proposal, headers=writer)
+    assert made.status_code == 201, made.text
+    experiment = made.json()
+    assert experiment["status"] == "proposed"
+    again = client.post("/api/v1/experiments", json=proposal, headers=writer)
+    assert again.status_code == 409
+    url = f"/api/v1/experiments/{experiment['id']}"
+    early = client.post(
+        f"{url}/complete", json={"decision": "adopt", "rationale": "x"}, headers=REVIEWER
+    )
+    assert early.status_code == 409  # not approved yet
+    assert "only from approved" in early.json()["detail"]
+    self_approved = client.patch(
+        f"{url}/approve", json={"approver": "reviewer", "rationale": "mine"}, headers=REVIEWER
+    )
+    assert self_approved.status_code == 409
+    approved = client.patch(
+        f"{url}/approve", json={"approver": "bo", "rationale": "cheap to try"}, headers=REVIEWER
+    )
+    assert approved.json()["status"] == "approved"
+    version = _version(registry, 7.5)
+    Experiments(registry, AlertInbox(registry.operational, registry, "a")).tag_version(
+        experiment["id"], version
+    )
+    results = client.get(f"{url}/results", headers=READER).json()
+    assert [v["version"] for v in results["versions"]] == [version]
+    assert results["versions"][0]["metrics"]["mae"] == 7.5
+    assert results["champion"]["version"] == champion
+    assert results["champion"]["metrics"]["mae"] == 8.0
+    done = client.post(
+        f"{url}/complete",
+        json={"decision": "partial_adopt", "rationale": "helps soups only"},
+        headers=REVIEWER,
+    )
+    assert done.status_code == 200, done.text
+    assert (done.json()["status"], done.json()["decision"]) == ("completed", "partial_adopt")
+    alerts = client.get("/api/v1/ml-alerts", headers=READER).json()
+    assert alerts[0]["type"] == "experiment_complete"
+    assert alerts[0]["link"] == f"{url}/results"
+    assert client.get("/api/v1/experiments/999/results", headers=READER).status_code == 404

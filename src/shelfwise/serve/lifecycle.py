@@ -1,4 +1,5 @@
-"""The lifecycle's endpoints: the ML alert inbox and reviews of model versions.
+"""The lifecycle's endpoints: the ML alert inbox, reviews and cards of model versions, and
+experiments (propose, approve, results, complete).
 
 ``GET /ml-alerts?status=unread`` and ``PATCH /ml-alerts/{id}/read`` for readers;
 ``PATCH /ml-alerts/{id}/action`` (approve or dismiss, with notes) and
@@ -14,12 +15,23 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from shelfwise.lifecycle import TransitionRefused
-from shelfwise.lifecycle.alerts import AlertNotFound
+from shelfwise.lifecycle import ModelRegistry, TransitionRefused
+from shelfwise.lifecycle.alerts import AlertInbox, AlertNotFound
 from shelfwise.lifecycle.cards import card_markdown, model_card
-from shelfwise.ops.states import AlertAction, AlertStatus, RegistryState
+from shelfwise.lifecycle.experiments import ExperimentNotFound, Experiments
+from shelfwise.ops.states import AlertAction, AlertStatus, ExperimentDecision, RegistryState
 from shelfwise.serve.auth import Principal, requires
-from shelfwise.serve.schemas import Alert, AlertActionRequest, ReviewRequest, ReviewResponse
+from shelfwise.serve.schemas import (
+    Alert,
+    AlertActionRequest,
+    ExperimentApproval,
+    ExperimentCompletion,
+    ExperimentProposal,
+    ExperimentResults,
+    ExperimentView,
+    ReviewRequest,
+    ReviewResponse,
+)
 from shelfwise.serve.tenant import TenantRuntime
 
 TenantOf = Callable[[Request, Principal], TenantRuntime]
@@ -28,11 +40,11 @@ TenantOf = Callable[[Request, Principal], TenantRuntime]
 def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
     router = APIRouter(tags=["lifecycle"])
 
-    def governed(request: Request, principal: Principal) -> TenantRuntime:
+    def governed(request: Request, principal: Principal) -> tuple[ModelRegistry, AlertInbox]:
         runtime = tenant_of(request, principal)
         if runtime.registry is None or runtime.alerts is None:
             raise HTTPException(503, f"tenant {runtime.name!r} has no model registry here")
-        return runtime
+        return runtime.registry, runtime.alerts
 
     @router.get("/ml-alerts", response_model=list[Alert])
     def alerts(
@@ -41,8 +53,7 @@ def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
         status: Annotated[AlertStatus | None, Query()] = None,
     ) -> list[dict[str, Any]]:
         """The tenant's ML alerts, newest first (``status``: unread, read or actioned)."""
-        inbox = governed(request, principal).alerts
-        assert inbox is not None
+        _, inbox = governed(request, principal)
         return inbox.list(status)
 
     @router.patch("/ml-alerts/{alert_id}/read", response_model=Alert)
@@ -51,8 +62,7 @@ def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
         request: Request,
         principal: Annotated[Principal, Depends(requires("reader"))],
     ) -> dict[str, Any]:
-        inbox = governed(request, principal).alerts
-        assert inbox is not None
+        _, inbox = governed(request, principal)
         try:
             return inbox.read(alert_id, principal.name)
         except AlertNotFound as error:
@@ -66,8 +76,7 @@ def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
         principal: Annotated[Principal, Depends(requires("reviewer"))],
     ) -> dict[str, Any]:
         """Approve or dismiss, once; approving a pending promotion promotes its version."""
-        inbox = governed(request, principal).alerts
-        assert inbox is not None
+        _, inbox = governed(request, principal)
         try:
             return inbox.act(alert_id, AlertAction(body.action), principal.name, body.notes)
         except AlertNotFound as error:
@@ -85,8 +94,7 @@ def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
         """The version's model card: purpose, owner, training data and lineage, metrics
         overall and per segment, limitations, state and every move with who and why (also as
         ``markdown``)."""
-        registry = governed(request, principal).registry
-        assert registry is not None
+        registry, _ = governed(request, principal)
         try:
             found = model_card(registry, model, version)
         except LookupError as error:
@@ -106,8 +114,7 @@ def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
     ) -> dict[str, Any]:
         """Approve (promote to champion) or reject (archive) a version, with the reviewer's
         notes; the answer compares its metrics with the champion's it was judged against."""
-        registry = governed(request, principal).registry
-        assert registry is not None
+        registry, _ = governed(request, principal)
         tracker = registry.tracker
         try:
             run_id = tracker.client.get_model_version(body.model, version).run_id
@@ -142,4 +149,65 @@ def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
             "champion_metrics": theirs.metrics if theirs else {},
         }
 
+    @router.post("/experiments", response_model=ExperimentView, status_code=201)
+    def propose(
+        body: ExperimentProposal,
+        request: Request,
+        principal: Annotated[Principal, Depends(requires("writer"))],
+    ) -> dict[str, Any]:
+        """Propose an experiment on a model (status proposed)."""
+        book = experiments_of(request, principal)
+        try:
+            return book.propose(body.name, body.hypothesis, body.type, body.model, body.proposer)
+        except TransitionRefused as error:
+            raise HTTPException(409, str(error)) from None
+
+    @router.patch("/experiments/{experiment_id}/approve", response_model=ExperimentView)
+    def approve(
+        experiment_id: int,
+        body: ExperimentApproval,
+        request: Request,
+        principal: Annotated[Principal, Depends(requires("reviewer"))],
+    ) -> dict[str, Any]:
+        """Approve a proposed experiment (not by its proposer), with the rationale."""
+        book = experiments_of(request, principal)
+        return _answer(lambda: book.approve(experiment_id, body.approver, body.rationale))
+
+    @router.get("/experiments/{experiment_id}/results", response_model=ExperimentResults)
+    def results(
+        experiment_id: int,
+        request: Request,
+        principal: Annotated[Principal, Depends(requires("reader"))],
+    ) -> dict[str, Any]:
+        """The experiment, its versions' metrics and the champion's."""
+        book = experiments_of(request, principal)
+        return _answer(lambda: book.results(experiment_id))
+
+    @router.post("/experiments/{experiment_id}/complete", response_model=ExperimentView)
+    def complete(
+        experiment_id: int,
+        body: ExperimentCompletion,
+        request: Request,
+        principal: Annotated[Principal, Depends(requires("reviewer"))],
+    ) -> dict[str, Any]:
+        """Record the decision (adopt, partial_adopt, reject) and its rationale."""
+        book = experiments_of(request, principal)
+        decision = ExperimentDecision(body.decision)
+        return _answer(
+            lambda: book.complete(experiment_id, decision, principal.name, body.rationale)
+        )
+
+    def experiments_of(request: Request, principal: Principal) -> Experiments:
+        return Experiments(*governed(request, principal))
+
     return router
+
+
+def _answer(step: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """An experiment step's answer; 404 for an unknown experiment, 409 for a refused step."""
+    try:
+        return step()
+    except ExperimentNotFound as error:
+        raise HTTPException(404, str(error)) from None
+    except TransitionRefused as error:
+        raise HTTPException(409, str(error)) from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -258,3 +258,43 @@ class ReviewResponse(BaseModel):
     primary_metric: str | None
     metrics: dict[str, float]
     champion_metrics: dict[str, float]
+
+
+class ExperimentProposal(Strict):
+    name: str = Field(min_length=1, max_length=255)
+    hypothesis: str = Field(min_length=1, max_length=4000)
+    type: str = Field(min_length=1, max_length=64, description="new_feature, new_algorithm, ...")
+    model: str = Field(min_length=1, max_length=255)
+    proposer: str = Field(min_length=1, max_length=255)
+
+
+class ExperimentApproval(Strict):
+    approver: str = Field(min_length=1, max_length=255)
+    rationale: str = Field(min_length=1, max_length=4000)
+
+
+class ExperimentCompletion(Strict):
+    decision: Literal["adopt", "partial_adopt", "reject"]
+    rationale: str = Field(min_length=1, max_length=4000)
+
+
+class ExperimentView(BaseModel):
+    id: int
+    name: str
+    hypothesis: str
+    type: str
+    model_name: str
+    proposer: str
+    status: str
+    approver: str | None
+    approval_rationale: str | None
+    decision: str | None
+    decision_rationale: str | None
+    created_at: datetime
+    approved_at: datetime | None
+    completed_at: datetime | None
+
+
+class ExperimentResults(ExperimentView):
+    versions: list[dict[str, Any]]
+    champion: dict[str, Any]
