@@ -93,6 +93,8 @@ def test_the_registered_forecaster_has_a_card_with_its_departments(
     summary, _, _ = train_forecaster(shop_workspace, lambda _: None, SMALL)
     card = model_card(shop_workspace.registry, MODEL_NAME, summary["version"])
     assert card["family"] == "demand_forecaster"
+    assert card["purpose"].startswith("Demand per series and period ahead")
+    assert card["owner"] == "quickstart"  # who registered it
     assert card["primary_metric"] == "mae"
     assert set(card["segments"]["department"]) == set(
         workspace_demand(shop_workspace)["department"]

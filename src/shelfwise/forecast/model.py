@@ -102,6 +102,10 @@ class ForecasterSettings(EstimatorSettings):
 
 
 class DemandForecaster(Estimator[ForecasterSettings]):
+    """Demand per series and period ahead, with an interval: a global LightGBM on lags and
+    planned promotions, department tiers where they help, blended with the simple forecasts
+    per demand class."""
+
     family = "demand_forecaster"
     settings_type = ForecasterSettings
     training_columns = (SERIES, PERIOD)

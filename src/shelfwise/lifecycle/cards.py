@@ -47,13 +47,19 @@ def model_card(registry: ModelRegistry, name: str, version: str) -> dict[str, An
         else:
             overall[shelfwise_metric_name(key)] = value
     purpose, limitations = _family_text(family)
+    history = [
+        {**move, "at": move["at"].isoformat()}
+        for move in registry.history(name)
+        if move["version"] == version
+    ]
     return {
         "model": name,
         "version": version,
         "family": family,
         "purpose": purpose,
         "state": (registry.state(name, version) or "unknown"),
-        "owner": tags.get("mlflow.user", "unknown"),
+        # MLflow's user where the run recorded one, else who registered the version
+        "owner": tags.get("mlflow.user") or (history[0]["actor"] if history else "unknown"),
         "trained_at": run.info.start_time if run else None,
         "run_id": model_version.run_id,
         "training_data": _training_data(run),
@@ -71,11 +77,7 @@ def model_card(registry: ModelRegistry, name: str, version: str) -> dict[str, An
         "metrics": overall,
         "segments": segments,
         "limitations": list(limitations),
-        "history": [
-            {**move, "at": move["at"].isoformat()}
-            for move in registry.history(name)
-            if move["version"] == version
-        ],
+        "history": history,
     }
 
 
@@ -121,7 +123,8 @@ def _family_text(family: str) -> tuple[str, tuple[str, ...]]:
         cls = persistence.family_class(family)
     except ValueError:
         return f"a model of family {family!r}", ()
-    doc = inspect.getdoc(cls) or ""
+    # The family's own docstring (inspect.getdoc would fall back to the base class's).
+    doc = inspect.cleandoc(cls.__dict__.get("__doc__") or "")
     purpose = doc.split("\n\n")[0].replace("\n", " ") if doc else f"a {family} model"
     return purpose, tuple(getattr(cls, "limitations", ()))
 
