@@ -1,0 +1,257 @@
+"""Retraining under the promotion policy, the same for every family.
+
+A run trains a candidate on a window (default the last 90 days before the backtest window),
+registers it, backtests it and the champion on the most recent window (default 30 days) with
+the family's primary metric, and applies the policy:
+
+- no champion yet: the candidate becomes champion (held for review if its scope is
+  sensitive);
+- 5% better (``min_improvement``) on the primary metric: champion, unless the model's scope
+  holds sensitive categories (health, finance, age-restricted), in which case it becomes the
+  challenger and a ``promotion_pending`` alert asks a reviewer;
+- otherwise: challenger, to be shadow-tested beside the champion.
+
+A drift-triggered run (trigger ``drift``) trains on a shorter window (default 30 days), is
+never promoted automatically and raises a critical alert asking for review. Every run is a
+row of the retraining log (trigger, window, status, version produced, metrics, start and
+end); both backtests are ``backtest_results`` rows. A run that fails midway is logged
+``failed`` with its error and promotes nothing.
+
+A family takes part through :class:`Family`: how to train on a window and how to score a
+model on a window; :class:`ForecasterFamily` is the demand forecaster's.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from shelfwise.lifecycle.alerts import AlertInbox
+from shelfwise.lifecycle.registry import ModelRegistry
+from shelfwise.models.base import Estimator, Evaluation
+from shelfwise.ops import BacktestResult, RetrainingRun
+from shelfwise.ops._schema import utc_now
+from shelfwise.ops.states import AlertType, RegistryState, RetrainingStatus, RetrainingTrigger
+
+
+class Family(Protocol):
+    """What the lifecycle needs of a model family to retrain and judge it."""
+
+    model_name: str
+    experiment: str
+
+    def latest(self) -> pd.Timestamp:
+        """The time of the newest data."""
+        ...
+
+    def sensitive_scope(self) -> list[str]:
+        """The sensitive categories the model's decisions cover (empty: none)."""
+        ...
+
+    def train(self, start: pd.Timestamp, end: pd.Timestamp) -> Estimator[Any]:
+        """A model fitted on the data in (start, end]."""
+        ...
+
+    def score(self, model: Estimator[Any], start: pd.Timestamp, end: pd.Timestamp) -> Evaluation:
+        """``model``, knowing the data up to ``start``, judged on (start, end]."""
+        ...
+
+
+@dataclass(frozen=True)
+class Policy:
+    window_days: int = 90
+    backtest_days: int = 30
+    drift_window_days: int = 30
+    min_improvement: float = 0.05
+
+
+class Retrainer:
+    """Runs retraining for any family, logged and governed by the policy."""
+
+    def __init__(
+        self, registry: ModelRegistry, alerts: AlertInbox, policy: Policy | None = None
+    ) -> None:
+        self.registry, self.alerts, self.policy = registry, alerts, policy or Policy()
+        self.operational, self.tenant = registry.operational, registry.tenant
+
+    def run(
+        self,
+        family: Family,
+        trigger: RetrainingTrigger = RetrainingTrigger.SCHEDULED,
+        actor: str = "scheduler",
+    ) -> dict[str, Any]:
+        policy = self.policy
+        end = family.latest()
+        cut = end - pd.Timedelta(days=policy.backtest_days)
+        days = (
+            policy.drift_window_days if trigger == RetrainingTrigger.DRIFT else policy.window_days
+        )
+        start = cut - pd.Timedelta(days=days)
+        with self.operational.session() as session:
+            log = RetrainingRun(
+                tenant=self.tenant,
+                model_name=family.model_name,
+                trigger=trigger.value,
+                window_start=_utc(start),
+                window_end=_utc(cut),
+                run_metadata={"actor": actor, "backtest_end": end.isoformat()},
+            )
+            session.add(log)
+            session.flush()
+            run_id = log.id
+        try:
+            outcome = self._retrain(family, trigger, actor, start, cut, end)
+        except Exception as error:
+            with self.operational.session() as session:
+                failed = session.get(RetrainingRun, run_id)
+                assert failed is not None
+                failed.status, failed.ended_at = RetrainingStatus.FAILED.value, utc_now()
+                failed.error = "".join(traceback.format_exception_only(error)).strip()
+            raise
+        with self.operational.session() as session:
+            done = session.get(RetrainingRun, run_id)
+            assert done is not None
+            done.status, done.ended_at = RetrainingStatus.SUCCEEDED.value, utc_now()
+            done.version_produced = outcome["version"]
+            done.metrics = outcome["metrics"]
+            done.run_metadata = {**done.run_metadata, "decision": outcome["decision"]}
+        return {"run": run_id, **outcome}
+
+    def _retrain(
+        self,
+        family: Family,
+        trigger: RetrainingTrigger,
+        actor: str,
+        start: pd.Timestamp,
+        cut: pd.Timestamp,
+        end: pd.Timestamp,
+    ) -> dict[str, Any]:
+        name, tracker = family.model_name, self.registry.tracker
+        candidate = family.train(start, cut)
+        ours = family.score(candidate, cut, end)
+        record = tracker.log_training(
+            candidate,
+            experiment=family.experiment,
+            metrics=ours,
+            dataset={"window_start": start.isoformat(), "window_end": cut.isoformat()},
+            tags={"shelfwise.trigger": trigger.value},
+        )
+        version = self.registry.register(
+            name,
+            record,
+            actor=actor,
+            reason=f"{trigger.value} retrain on {start.date()}..{cut.date()}",
+        )
+        self._backtest(name, version, cut, end, ours)
+        champion_version = tracker.get_alias_version(name, RegistryState.CHAMPION.value)
+        theirs = None
+        if champion_version is not None:
+            champion = tracker.load_estimator(f"models:/{name}/{champion_version}")
+            theirs = family.score(champion, cut, end)
+            self._backtest(name, champion_version, cut, end, theirs)
+        gain = _gain(ours, theirs)
+        metrics = {
+            "candidate": ours.primary_value,
+            "champion": theirs.primary_value if theirs else None,
+            "gain": gain,
+        }
+        sensitive = family.sensitive_scope()
+        if trigger == RetrainingTrigger.DRIFT:
+            decision = self._hold(
+                name,
+                version,
+                actor,
+                AlertType.DRIFT_DETECTED,
+                f"drift-triggered retrain of {name}: v{version} waits for review",
+            )
+        elif theirs is None and not sensitive:
+            self.registry.transition(
+                name,
+                version,
+                RegistryState.CHAMPION,
+                actor=actor,
+                reason="no champion yet",
+                metrics=ours.metrics,
+            )
+            decision = "champion"
+        elif theirs is None or ours.better_than(theirs, self.policy.min_improvement):
+            if sensitive:
+                decision = self._hold(
+                    name,
+                    version,
+                    actor,
+                    AlertType.PROMOTION_PENDING,
+                    (f"{name} v{version} is {gain:.1%} better" if theirs else f"{name} v{version}")
+                    + f" but covers {', '.join(sensitive)}",
+                )
+            else:
+                self.registry.transition(
+                    name,
+                    version,
+                    RegistryState.CHAMPION,
+                    actor=actor,
+                    metrics=ours.metrics,
+                    reason=f"{gain:.1%} better than v{champion_version} on {ours.primary_metric}",
+                )
+                decision = "champion"
+        else:
+            self.registry.transition(
+                name,
+                version,
+                RegistryState.CHALLENGER,
+                actor=actor,
+                metrics=ours.metrics,
+                reason=f"{gain:.1%} against v{champion_version}: below the policy's "
+                f"{self.policy.min_improvement:.0%}, shadowed as challenger",
+            )
+            decision = "challenger"
+        return {"version": version, "decision": decision, "metrics": metrics}
+
+    def _hold(self, name: str, version: str, actor: str, alert: AlertType, title: str) -> str:
+        self.registry.transition(name, version, RegistryState.CHALLENGER, actor=actor, reason=title)
+        self.alerts.raise_alert(
+            alert,
+            title,
+            "approve to promote it, dismiss to keep the champion",
+            model_name=name,
+            version=version,
+        )
+        return "pending_review"
+
+    def _backtest(
+        self, name: str, version: str, start: pd.Timestamp, end: pd.Timestamp, scored: Evaluation
+    ) -> None:
+        with self.operational.session() as session:
+            session.add(
+                BacktestResult(
+                    tenant=self.tenant,
+                    model_name=name,
+                    version=version,
+                    window_start=_utc(start),
+                    window_end=_utc(end),
+                    metrics={k: float(v) for k, v in scored.metrics.items() if np.isfinite(v)},
+                    primary_metric=scored.primary_metric,
+                    primary_value=scored.primary_value,
+                )
+            )
+
+
+def _gain(ours: Evaluation, theirs: Evaluation | None) -> float:
+    """Relative improvement of ours over theirs on the primary metric (positive: better)."""
+    if theirs is None or theirs.primary_value == 0:
+        return 0.0
+    gain = (ours.primary_value - theirs.primary_value) / abs(theirs.primary_value)
+    return float(gain if ours.higher_is_better else -gain)
+
+
+def _utc(moment: pd.Timestamp) -> datetime:
+    """The operational tables keep aware UTC times; a naive one is read as UTC."""
+    stamp = pd.Timestamp(moment)
+    return (
+        stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    ).to_pydatetime()
