@@ -27,7 +27,6 @@ from shelfwise.forecast.demand import DemandQuery, demand_frame
 from shelfwise.forecast.model import DemandForecaster, ForecasterSettings
 from shelfwise.forecast.panel import PERIOD, SERIES, TARGET
 from shelfwise.models.base import Evaluation
-from shelfwise.ops.states import RegistryState
 from shelfwise.workspace import Workspace
 
 MODEL_NAME = "forecaster"
@@ -108,19 +107,9 @@ def train_forecaster(
         params={"adopted_tiers": ",".join(model.report_["adopted"]) or "none"},
         tags={FINGERPRINT_TAG: fingerprint},
     )
-    registry = workspace.registry
-    version = registry.register(
+    version = workspace.registry.register_first_champion(
         MODEL_NAME, record, actor=ACTOR, reason="trained by the quickstart on the workspace"
     )
-    if tracker.get_alias_version(MODEL_NAME, "champion") is None:
-        registry.transition(
-            MODEL_NAME,
-            version,
-            RegistryState.CHAMPION,
-            actor=ACTOR,
-            reason="the first forecaster: nothing to compare it with",
-            metrics=record.metrics,
-        )
     seconds["register"] = time.perf_counter() - mark
     summary = {
         "run": "trained",

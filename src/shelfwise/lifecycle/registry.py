@@ -70,6 +70,23 @@ class ModelRegistry:
             )
         return version
 
+    def register_first_champion(
+        self, name: str, record: TrainingRecord, *, actor: str, reason: str
+    ) -> str:
+        """Register a new version; it becomes the champion where ``name`` has none yet (the
+        quickstart's first model: nothing to compare it with)."""
+        version = self.register(name, record, actor=actor, reason=reason)
+        if self.tracker.get_alias_version(name, RegistryState.CHAMPION.value) is None:
+            self.transition(
+                name,
+                version,
+                RegistryState.CHAMPION,
+                actor=actor,
+                metrics=record.metrics,
+                reason=f"the first {name}: nothing to compare it with",
+            )
+        return version
+
     def transition(
         self,
         name: str,

@@ -22,7 +22,6 @@ from shelfwise.evaluation.ranking import ranking_metrics
 from shelfwise.features.retail import RESOLVED
 from shelfwise.features.store import FeatureStore
 from shelfwise.models.base import Evaluation
-from shelfwise.ops.states import RegistryState
 from shelfwise.recommend.popularity import PopularityRecommender
 from shelfwise.recommend.store_features import store_features
 from shelfwise.recommend.two_stage import RecommenderSettings, TwoStageRecommender
@@ -119,19 +118,9 @@ def train_recommender(
         params={"ranker_features": model.fit_report_["ranker_features"]},
         tags={FINGERPRINT_TAG: fingerprint},
     )
-    registry = workspace.registry
-    version = registry.register(
+    version = workspace.registry.register_first_champion(
         MODEL_NAME, record, actor=ACTOR, reason="trained by the quickstart on the workspace"
     )
-    if tracker.get_alias_version(MODEL_NAME, "champion") is None:
-        registry.transition(
-            MODEL_NAME,
-            version,
-            RegistryState.CHAMPION,
-            actor=ACTOR,
-            reason="the first recommender: nothing to compare it with",
-            metrics=record.metrics,
-        )
     seconds["register"] = time.perf_counter() - mark
 
     summary = {
