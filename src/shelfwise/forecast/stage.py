@@ -77,7 +77,9 @@ def train_forecaster(
     observed = frame[frame[TARGET].notna()]
     fingerprint = _fingerprint(observed)
     seconds["demand"] = time.perf_counter() - mark
-    unchanged = _champion_for(workspace, fingerprint)
+    unchanged = workspace.tracker.unchanged_champion(
+        MODEL_NAME, fingerprint, fingerprint_tag=FINGERPRINT_TAG, summary_tag=SUMMARY_TAG
+    )
     if unchanged is not None:
         progress("the forecaster's champion was trained on this same demand: kept")
         return unchanged, _checks(unchanged), {k: round(v, 2) for k, v in seconds.items()}
@@ -140,15 +142,6 @@ def _fingerprint(observed: pd.DataFrame) -> str:
         round(float(observed[TARGET].sum()), 3),
     )
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
-
-
-def _champion_for(workspace: Workspace, fingerprint: str) -> dict[str, Any] | None:
-    """The champion's summary when it was trained on this same data (None: train anew)."""
-    tags = workspace.tracker.champion_tags(MODEL_NAME)
-    if tags is None or tags.get(FINGERPRINT_TAG) != fingerprint or SUMMARY_TAG not in tags:
-        return None
-    summary: dict[str, Any] = json.loads(tags[SUMMARY_TAG])
-    return {**summary, "run": "unchanged"}
 
 
 def _checks(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -70,7 +70,9 @@ def train_recommender(
         raise ValueError("recommender: no resolved person has an order line; run identity first")
     fingerprint = _fingerprint(log)
     tracker = workspace.tracker
-    unchanged = _champion_for(workspace, fingerprint)
+    unchanged = workspace.tracker.unchanged_champion(
+        MODEL_NAME, fingerprint, fingerprint_tag=FINGERPRINT_TAG, summary_tag=SUMMARY_TAG
+    )
     if unchanged is not None:
         progress("the recommender's champion was trained on these same purchases: kept")
         return unchanged, _checks(unchanged), {"log": round(time.perf_counter() - mark, 2)}
@@ -152,15 +154,6 @@ def _fingerprint(log: pd.DataFrame) -> str:
     latest = pd.to_datetime(log["occurred_at"]).max()
     parts = (len(log), log["person_id"].nunique(), log["sku"].nunique(), latest.isoformat())
     return ":".join(str(p) for p in parts)
-
-
-def _champion_for(workspace: Workspace, fingerprint: str) -> dict[str, Any] | None:
-    """The champion's summary when it was trained on this same data (None: train anew)."""
-    tags = workspace.tracker.champion_tags(MODEL_NAME)
-    if tags is None or tags.get(FINGERPRINT_TAG) != fingerprint or SUMMARY_TAG not in tags:
-        return None
-    summary: dict[str, Any] = json.loads(tags[SUMMARY_TAG])
-    return {**summary, "run": "unchanged"}
 
 
 def _checks(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:

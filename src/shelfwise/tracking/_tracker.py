@@ -10,6 +10,7 @@ infers requirements (seconds, in a subprocess) nor pickles anything.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -288,15 +289,22 @@ class Tracker:
                 return None
             raise
 
-    def champion_tags(self, name: str) -> dict[str, str] | None:
-        """The tags of the run behind ``name``'s champion (None: no champion, or no run)."""
+    def unchanged_champion(
+        self, name: str, fingerprint: str, *, fingerprint_tag: str, summary_tag: str
+    ) -> dict[str, Any] | None:
+        """The summary (JSON in ``summary_tag``) of the run behind ``name``'s champion when
+        that run was trained on data of this ``fingerprint``; None: train anew."""
         version = self.get_alias_version(name, "champion")
         if version is None:
             return None
         run_id = self.client.get_model_version(name, version).run_id
         if run_id is None:
             return None
-        return dict(self.client.get_run(run_id).data.tags)
+        tags = self.client.get_run(run_id).data.tags
+        if tags.get(fingerprint_tag) != fingerprint or summary_tag not in tags:
+            return None
+        summary: dict[str, Any] = json.loads(tags[summary_tag])
+        return {**summary, "run": "unchanged"}
 
     def evaluation(self, run_id: str) -> Evaluation | None:
         """The run's metrics as an Evaluation, when it was logged with one."""
