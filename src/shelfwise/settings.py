@@ -10,9 +10,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -102,7 +109,41 @@ class Settings(BaseSettings):
         default=None,
         description="Folder of benchmark datasets; default ../shared/datasets when it exists",
     )
+    shadow_versions: list[Annotated[str, StringConstraints(pattern=r"^[\w.-]+/\w+$")]] = Field(
+        default_factory=list,
+        description="Experimental versions to score in shadow beside each model's challenger, "
+        "as NAME/VERSION (recommender/7)",
+    )
+    shadow_min_samples: int = Field(
+        default=200,
+        ge=1,
+        description="Paired samples (champion and shadow, with actuals) at which a shadow test "
+        "completes and raises its alert",
+    )
     secret_key: SecretStr = Field(default=SecretStr(PLACEHOLDER_SECRET))
+    retrain_cron: str = Field(
+        default="0 3 * * 1",
+        description="When every governed model is retrained (cron, UTC): Mondays at 03:00",
+    )
+    drift_check_cron: str = Field(
+        default="0 4 * * *",
+        description="When every champion is checked for drift (cron, UTC): daily at 04:00",
+    )
+    backtest_check_cron: str = Field(
+        default="15 4 * * *",
+        description="When every champion is backtested on the latest window (cron, UTC): "
+        "daily at 04:15",
+    )
+    shadow_check_cron: str = Field(
+        default="30 4 * * *",
+        description="When the forecasts' actuals are filled and ready shadow tests completed "
+        "(cron, UTC): daily at 04:30",
+    )
+    scheduler: bool = Field(
+        default=True,
+        description="Whether `shelfwise serve` also runs the jobs on their schedules, in its "
+        "own process (`shelfwise jobs run` runs one by hand)",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -124,6 +165,18 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_workspace(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("retrain_cron", "drift_check_cron", "backtest_check_cron", "shadow_check_cron")
+    @classmethod
+    def _cron(cls, value: str, info: ValidationInfo) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(
+                f"{info.field_name}={value!r} is not a cron expression; five fields, minute "
+                "hour day-of-month month day-of-week, e.g. '0 3 * * 1' (Mondays at 03:00 UTC)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _check_backends(self) -> Settings:

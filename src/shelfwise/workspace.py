@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from shelfwise.data.contract import get_table
 from shelfwise.data.ingest import IngestReport, ingest
 from shelfwise.data.store import AnalyticStore
 from shelfwise.settings import Settings
@@ -105,8 +106,43 @@ class Workspace:
     def ingest(
         self, table: str, data: Any, *, column_map: dict[str, str] | None = None
     ) -> IngestReport:
-        """Validate ``data`` against contract table ``table`` and store what passes."""
-        return ingest(self.analytic, table, data, column_map=column_map)
+        """Validate ``data`` against contract table ``table`` and store what passes. A new
+        data source (the table's first rows, or a source system it never had) raises a
+        ``new_data_source_ready`` alert for each governed model."""
+        self.analytic.create_tables()
+        before = self._sources(table)
+        report = ingest(self.analytic, table, data, column_map=column_map)
+        if report.inserted:
+            after = self._sources(table)
+            if before is None or (after or set()) - before:
+                new = sorted((after or set()) - (before or set())) or [report.source]
+                self._announce(table, ", ".join(new), report.inserted)
+        return report
+
+    def _sources(self, table: str) -> set[str] | None:
+        """The table's source systems (empty: it has rows but no such column); None: empty."""
+        columns = get_table(table).column_names  # an unknown table fails here, by name
+        if self.analytic.count(table) == 0:
+            return None
+        if "source_system" not in columns:
+            return set()
+        rows = self.analytic.execute(f"SELECT DISTINCT source_system FROM {table}")
+        return {str(r[0]) for r in rows if r[0] is not None}
+
+    def _announce(self, table: str, source: str, rows: int) -> None:
+        """Alert the governed models, when there are any (a fresh workspace has none)."""
+        import sqlalchemy as sa
+
+        from shelfwise.lifecycle.monitor import announce_new_data
+        from shelfwise.ops import RegistryTransition
+
+        try:
+            with self.operational.session() as session:
+                governed = session.scalars(sa.select(RegistryTransition.id).limit(1)).first()
+        except sa.exc.SQLAlchemyError:  # the operational tables are not created yet
+            return
+        if governed is not None:
+            announce_new_data(self, table, source, rows)
 
     def already_ingested(self, table: str, fingerprint: str) -> bool:
         """Was this exact source (by fingerprint) already ingested into ``table``?"""

@@ -107,13 +107,13 @@ def test_forecasts_for_the_whole_horizon_with_intervals_off_the_loop(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     threads = []
-    real = tenant_module.forecast
+    real = tenant_module.forecast_routed
 
     def watched(*args: Any) -> dict[str, Any]:
         threads.append(threading.current_thread().name)
         return real(*args)
 
-    monkeypatch.setattr(tenant_module, "forecast", watched)
+    monkeypatch.setattr(tenant_module, "forecast_routed", watched)
     response = _ask(client, series_ids=["s03", "s00", "s03"])  # a repeat is answered once
     assert response.status_code == 200, response.text
     body = response.json()

@@ -72,7 +72,8 @@ def test_the_paths_are_in_the_openapi_document(client: TestClient) -> None:
     assert "get" in paths["/api/v1/ml-alerts"]
     assert "patch" in paths["/api/v1/ml-alerts/{alert_id}/read"]
     assert "patch" in paths["/api/v1/ml-alerts/{alert_id}/action"]
-    assert "post" in paths["/api/v1/models/{version}/review"]
+    assert {"get", "post"} <= set(paths["/api/v1/models/{version}/review"])
+    assert "get" in paths["/api/v1/models/{version}/shadow"]
     assert "get" in paths["/api/v1/models/{version}/card"]
     assert "post" in paths["/api/v1/experiments"]
     assert "patch" in paths["/api/v1/experiments/{experiment_id}/approve"]
@@ -145,6 +146,25 @@ def test_a_review_approves_or_rejects_with_the_comparison(
         "archived",
         "review: worse",
     )
+
+
+def test_a_reviewer_sees_the_evidence_before_deciding(
+    client: TestClient, registry: ModelRegistry
+) -> None:
+    first, second = (_version(registry, m) for m in (8.0, 7.0))
+    registry.transition(NAME, first, RegistryState.CHAMPION, actor="ana", reason="first")
+    path = f"/api/v1/models/{second}/review?model={NAME}"
+    answer = client.get(path, headers=REVIEWER)
+    assert answer.status_code == 200, answer.text
+    evidence = answer.json()
+    assert (evidence["state"], evidence["champion"]) == ("candidate", first)
+    assert (evidence["metrics"]["mae"], evidence["champion_metrics"]["mae"]) == (7.0, 8.0)
+    # no retrain judged them on one window, and popularity has no feature importances
+    assert (evidence["backtest"], evidence["importance_deltas"]) == (None, [])
+    assert client.get(path, headers=READER).status_code == 403
+    missing = client.get(f"/api/v1/models/77/review?model={NAME}", headers=REVIEWER)
+    assert missing.status_code == 404
+    assert "no version '77'" in missing.json()["detail"]
 
 
 def test_a_tenant_without_a_registry_answers_503(client: TestClient) -> None:

@@ -358,11 +358,22 @@ def _serve(ws: Any, host: str, port: int) -> None:
     tenant.warm_up()
     gc.collect()
     gc.freeze()  # what loading made lives as long as the service: no collection walks it again
+    scheduler = None
+    if ws.settings.scheduler:  # the jobs on their schedules, on a thread beside the API
+        from shelfwise.lifecycle.scheduler import Scheduler
+
+        scheduler = Scheduler(ws).start()
+        for schedule, due in scheduler.next_due():
+            console.print(
+                f"scheduled: {schedule.job} ({schedule.cron} UTC), next at {due:%Y-%m-%d %H:%M}"
+            )
     try:
         uvicorn.run(
             create_app({tenant.name: tenant}, keys), host=host, port=port, log_level="warning"
         )
     finally:
+        if scheduler is not None:
+            scheduler.stop()
         watcher.stop()
         tenant.close()
         ws.close()
@@ -371,9 +382,11 @@ def _serve(ws: Any, host: str, port: int) -> None:
 def _add_groups() -> None:
     from shelfwise.cli.features import app as features_app
     from shelfwise.cli.identity import app as identity_app
+    from shelfwise.cli.jobs import app as jobs_app
 
     app.add_typer(identity_app, name="identity")
     app.add_typer(features_app, name="features")
+    app.add_typer(jobs_app, name="jobs")
 
 
 _add_groups()

@@ -37,7 +37,7 @@ from shelfwise.forecast.blend import adopt_tiers, fit_intervals, fit_weights
 from shelfwise.forecast.design import Design, Rows, rows_at
 from shelfwise.forecast.metrics import forecast_metrics, naive_scale
 from shelfwise.forecast.panel import FREQUENCIES, PERIOD, SERIES, TARGET, Panel, panel_from_frame
-from shelfwise.models.base import Column, Estimator, Evaluation, LearnedArrays
+from shelfwise.models.base import Column, Estimator, Evaluation, LearnedArrays, gain_shares
 from shelfwise.models.settings import Constraints, EstimatorSettings, Interval, Options
 
 Matrix = NDArray[np.float64]
@@ -72,6 +72,11 @@ class ForecasterSettings(EstimatorSettings):
     recency_half_life_seasons: float | None = 1.0
     # One thread fits steadily on a shared machine; OpenMP's default (every core) stalls there.
     threads: int = 1
+
+    @property
+    def min_periods(self) -> int:
+        """The fewest periods a fit needs: history, validation origins and the horizon."""
+        return self.min_history + self.horizon + (self.validation_origins or MIN_VALIDATION) + 1
 
     constraints: ClassVar[Constraints] = {
         "freq": (Options(tuple(FREQUENCIES)),),
@@ -158,8 +163,7 @@ class DemandForecaster(Estimator[ForecasterSettings]):
         if first < s.min_history + 1:
             raise ValueError(
                 f"DemandForecaster.fit: {periods} periods are too few for horizon {s.horizon} "
-                f"and {held_out} validation origins; need at least "
-                f"{s.min_history + s.horizon + held_out + 1}"
+                f"and {held_out} validation origins; need at least {s.min_periods}"
             )
         validation = list(range(first, periods - s.horizon))
         train = self._training_rows(target_until=first)
@@ -187,6 +191,11 @@ class DemandForecaster(Estimator[ForecasterSettings]):
             start_at_first_sale=s.start_at_first_sale,
             known_fill=0.0 if s.absent_known_is_zero else None,
         )
+
+    def feature_importance(self) -> dict[str, float]:
+        """The global booster's gain per feature, as shares (tiers are refinements of it)."""
+        self.check_fitted()
+        return gain_shares(self.boosters_[GLOBAL])
 
     def with_history(self, frame: pd.DataFrame) -> DemandForecaster:
         """The same fitted model forecasting from a newer history (the weeks sold since it

@@ -56,22 +56,29 @@ class AlertInbox:
         model_name: str | None = None,
         version: str | None = None,
         link: str | None = None,
+        session: Session | None = None,
     ) -> dict[str, Any]:
+        """A new unread alert; ``session``: the caller's transaction (so that the alert is
+        written with what it announces, or not at all), else one of its own."""
         if link is None and model_name is not None and version is not None:
             link = f"/api/v1/models/{version}/review?model={model_name}"
-        with self.operational.session() as session:
-            alert = MLAlert(
-                tenant=self.tenant,
-                alert_type=alert_type.value,
-                severity=SEVERITY[alert_type].value,
-                model_name=model_name,
-                version=version,
-                title=title,
-                message=message,
-                link=link,
-            )
+        alert = MLAlert(
+            tenant=self.tenant,
+            alert_type=alert_type.value,
+            severity=SEVERITY[alert_type].value,
+            model_name=model_name,
+            version=version,
+            title=title,
+            message=message,
+            link=link,
+        )
+        if session is not None:
             session.add(alert)
             session.flush()
+            return _view(alert)
+        with self.operational.session() as own:
+            own.add(alert)
+            own.flush()
             return _view(alert)
 
     def list(self, status: AlertStatus | None = None, limit: int = 100) -> list[dict[str, Any]]:

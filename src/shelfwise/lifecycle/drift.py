@@ -2,7 +2,9 @@
 
 - **Data drift**, per input feature, the current window against the reference (the training
   window): the population stability index over the reference's deciles for a numeric feature
-  (drifted above 0.2; the two-sample Kolmogorov-Smirnov statistic and p-value ride along), a
+  (drifted above 0.2 when the two-sample Kolmogorov-Smirnov test also finds the difference
+  significant, p < 0.01: with few rows, as in one week of a few hundred series, PSI alone
+  runs above 0.2 from sampling noise: about (bins - 1) / rows), a
   chi-square test for a categorical one (drifted below p = 0.01, categories seen fewer than 5
   times pooled). A model's inputs have drifted when more than ``drifted_share`` of its
   features have.
@@ -31,6 +33,7 @@ from shelfwise.ops.states import AlertType, DriftKind, DriftStatistic
 
 PSI_THRESHOLD = 0.2
 CHI2_P_VALUE = 0.01
+KS_P_VALUE = 0.01
 ERROR_RATIO_THRESHOLD = 1.15
 DRIFTED_SHARE = 0.3
 MIN_CATEGORY = 5
@@ -85,7 +88,7 @@ def data_drift(
                     DriftStatistic.PSI,
                     value,
                     PSI_THRESHOLD,
-                    bool(value > PSI_THRESHOLD),
+                    bool(value > PSI_THRESHOLD and ks.pvalue < KS_P_VALUE),
                     column,
                     segment,
                     {
@@ -191,9 +194,12 @@ class DriftMonitor:
         segment_column: str | None = None,
         performance: list[Statistic] | None = None,
         drifted_share: float = DRIFTED_SHARE,
+        alert: bool = True,
     ) -> DriftReport:
         """Data drift overall (and per segment of ``segment_column``), plus the given
-        performance statistics; recorded, and alerted when anything drifted."""
+        performance statistics; recorded, and alerted when anything drifted (unless
+        ``alert`` is False: the caller's emergency retrain raises the alert with its
+        version)."""
         features = [c for c in reference.columns if c != segment_column]
         statistics = data_drift(reference[features], current[features])
         if segment_column is not None:
@@ -224,7 +230,7 @@ class DriftMonitor:
                 for s in statistics
             )
         report = DriftReport(model_name, version, statistics, share, drifted, None)
-        if drifted:
+        if drifted and alert:
             summary = report.summary()
             report.alert = self.alerts.raise_alert(
                 AlertType.DRIFT_DETECTED,

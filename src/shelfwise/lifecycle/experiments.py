@@ -4,9 +4,11 @@ Status runs proposed -> approved -> in_progress -> shadow_testing -> completed; 
 steps, in that order (``completed`` may follow any approved step: an experiment can be
 stopped). A proposer cannot approve their own experiment. Its versions are the model's
 versions registered with the experiment's id (tag ``shelfwise.experiment``), and its results
-are their metrics beside the champion's. Completing it records the decision (adopt,
-partial_adopt or reject) with its rationale and raises an ``experiment_complete`` alert; every
-step is audited.
+are their metrics beside the champion's, and the comparison of each completed shadow test of
+them (:mod:`shelfwise.lifecycle.shadow`). Completing it records the decision (adopt,
+partial_adopt or reject) with its rationale, acts on it (adopt promotes the experiment's latest
+version to champion, reject archives its versions) and raises an ``experiment_complete`` alert;
+every step is audited.
 """
 
 from __future__ import annotations
@@ -96,12 +98,13 @@ class Experiments:
     def complete(
         self, experiment_id: int, decision: ExperimentDecision, actor: str, rationale: str
     ) -> dict[str, Any]:
-        results = self.results(experiment_id)["versions"]
+        found = self.results(experiment_id)
+        results = found["versions"]
         with self.operational.session() as session:
             experiment = self._step(session, experiment_id, ExperimentStatus.COMPLETED)
             experiment.decision, experiment.decision_rationale = decision.value, rationale
             experiment.completed_at = utc_now()
-            experiment.results = {"versions": results}
+            experiment.results = {**experiment.results, "versions": results}
             self._audit(
                 session,
                 experiment,
@@ -109,6 +112,7 @@ class Experiments:
                 "experiment.complete",
                 {"decision": decision.value, "rationale": rationale},
             )
+            self._apply(session, found["model_name"], decision, results, actor, experiment_id)
             view = _view(experiment)
         self.alerts.raise_alert(
             AlertType.EXPERIMENT_COMPLETE,
@@ -119,13 +123,75 @@ class Experiments:
         )
         return view
 
+    def _apply(
+        self,
+        session: Session,
+        name: str,
+        decision: ExperimentDecision,
+        versions: list[dict[str, Any]],
+        actor: str,
+        experiment_id: int,
+    ) -> None:
+        """Adopt: the experiment's latest version becomes the champion. Reject: its versions
+        are archived. Partial adoption moves nothing (the reviewer promotes per segment)."""
+        if decision == ExperimentDecision.ADOPT and versions:
+            latest = versions[-1]["version"]
+            if versions[-1]["state"] != RegistryState.CHAMPION:
+                self.registry.transition(
+                    name,
+                    latest,
+                    RegistryState.CHAMPION,
+                    actor=actor,
+                    reason=f"experiment {experiment_id} adopted",
+                    session=session,
+                )
+        elif decision == ExperimentDecision.REJECT:
+            for version in versions:
+                if version["state"] not in (RegistryState.ARCHIVED, RegistryState.CHAMPION):
+                    self.registry.transition(
+                        name,
+                        version["version"],
+                        RegistryState.ARCHIVED,
+                        actor=actor,
+                        reason=f"experiment {experiment_id} rejected",
+                        session=session,
+                    )
+
+    def record_shadow(
+        self,
+        experiment_id: int,
+        version: str,
+        comparison: dict[str, Any],
+        actor: str,
+        *,
+        session: Session | None = None,
+    ) -> None:
+        """Keep a completed shadow test of ``version`` on the experiment's results (under
+        ``shadow``, by version), audited; the experiment stays in shadow_testing until a
+        person records its decision. ``session``: the caller's transaction."""
+        if session is None:
+            with self.operational.session() as own:
+                self.record_shadow(experiment_id, version, comparison, actor, session=own)
+            return
+        experiment = self._get(session, experiment_id)
+        if experiment.status != ExperimentStatus.SHADOW_TESTING.value:
+            raise TransitionRefused(
+                f"experiment {experiment_id} is {experiment.status}, not shadow_testing"
+            )
+        shadow = {**experiment.results.get("shadow", {}), version: comparison}
+        experiment.results = {**experiment.results, "shadow": shadow}
+        self._audit(session, experiment, actor, "experiment.shadow_test", {"version": version})
+
     def get(self, experiment_id: int) -> dict[str, Any]:
         with self.operational.session() as session:
             return _view(self._get(session, experiment_id))
 
     def results(self, experiment_id: int) -> dict[str, Any]:
-        """The experiment, its versions' metrics and the champion's."""
-        experiment = self.get(experiment_id)
+        """The experiment, its versions' metrics and the champion's, and the comparisons of
+        its completed shadow tests (``shadow``, by version)."""
+        with self.operational.session() as session:
+            row = self._get(session, experiment_id)
+            experiment, shadow = _view(row), dict(row.results.get("shadow", {}))
         tracker = self.registry.tracker
         name = experiment["model_name"]
         versions = []
@@ -151,6 +217,7 @@ class Experiments:
             **experiment,
             "versions": versions,
             "champion": {"version": champion, "metrics": champion_metrics},
+            "shadow": shadow,
         }
 
     def tag_version(self, experiment_id: int, version: str) -> None:

@@ -9,7 +9,9 @@ second sees the first's champion and archives it.
 
 A new champion archives the one it replaces; a new challenger sends the previous challenger
 back to candidate. The champion cannot be archived or demoted on its own: promote another
-version, or :meth:`ModelRegistry.rollback` to the previous champion in one call.
+version, or :meth:`ModelRegistry.rollback` to the previous champion in one call. MLflow and the
+database cannot share a transaction: a move interrupted between the two is put right by
+:meth:`ModelRegistry.reconcile`, from the committed history.
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ class ModelRegistry:
                 f"{name} v{version} is the champion: promote another version or roll back "
                 "instead of moving it to " + to.value
             )
+        replaced: tuple[str, RegistryState] | None = None
         if to in ALIASED:
             holder = self.tracker.get_alias_version(name, to.value)
             if holder is not None and holder != version:
@@ -135,9 +138,15 @@ class ModelRegistry:
                     if to == RegistryState.CHAMPION
                     else RegistryState.CANDIDATE
                 )
-                replaced = f"replaced as {to.value} by v{version}: {reason}"
-                self._move(session, name, holder, to, after, actor, replaced, {})
-        return self._move(session, name, version, current, to, actor, reason, metrics)
+                why = f"replaced as {to.value} by v{version}: {reason}"
+                self._record(session, name, holder, to, after, actor, why, {})
+                replaced = (holder, after)
+        row = self._move(session, name, version, current, to, actor, reason, metrics)
+        if replaced is not None:
+            # Only now: the alias left the holder in the one call that gave it to ``version``,
+            # so a process stopped between the two calls leaves a champion, never none.
+            self.tracker.set_status(name, replaced[0], replaced[1].value)
+        return row
 
     def rollback(self, name: str, *, actor: str, reason: str) -> str:
         """Make the previous champion the champion again; returns its version."""
@@ -160,6 +169,53 @@ class ModelRegistry:
             name, previous, RegistryState.CHAMPION, actor=actor, reason=f"rollback: {reason}"
         )
         return previous
+
+    def reconcile(self, name: str, *, actor: str, reason: str) -> list[str]:
+        """Point ``name``'s aliases back where its committed history puts them; returns what
+        was repaired (empty: nothing).
+
+        A move changes MLflow after flushing its rows and before committing them, so a process
+        stopped in between leaves an alias moved with no record of the move. Whoever finds that
+        process's run interrupted (:mod:`shelfwise.lifecycle.jobs`) calls this: the move was
+        never recorded, so it is undone. A model without history is left alone, since its
+        aliases were set by something other than the registry."""
+        with self.operational.session() as session:
+            self._lock(session, name)  # a move in flight elsewhere commits first
+            rows = session.execute(
+                sa.select(RegistryTransition.version, RegistryTransition.to_state)
+                .where(
+                    RegistryTransition.tenant == self.tenant, RegistryTransition.model_name == name
+                )
+                .order_by(RegistryTransition.at, RegistryTransition.id)
+            ).all()
+            latest: dict[str, str] = {}
+            for version, state in rows:  # each version's last state, the latest moved last
+                latest.pop(version, None)
+                latest[version] = state
+            repaired = []
+            for aliased in ALIASED if latest else ():
+                holders = [v for v, state in latest.items() if state == aliased.value]
+                expected = holders[-1] if holders else None
+                actual = self.tracker.get_alias_version(name, aliased.value)
+                if actual == expected:
+                    continue
+                if expected is None:
+                    self.tracker.delete_alias(name, aliased.value)
+                else:
+                    self.tracker.set_alias(name, aliased.value, expected)
+                before, after = (f"v{v}" if v else "none" for v in (actual, expected))
+                repaired.append(f"{aliased.value}: {before} back to {after}")
+            if repaired:
+                record_audit(
+                    session,
+                    actor=actor,
+                    action="registry.reconcile",
+                    entity_type="registered_model",
+                    entity_id=name,
+                    tenant=self.tenant,
+                    details={"reason": reason, "repaired": repaired},
+                )
+        return repaired
 
     def history(self, name: str) -> list[dict[str, Any]]:
         """Every move of ``name``'s versions, oldest first."""

@@ -17,8 +17,17 @@ row of the retraining log (trigger, window, status, version produced, metrics, s
 end); both backtests are ``backtest_results`` rows. A run that fails midway is logged
 ``failed`` with its error and promotes nothing.
 
+An experiment's run (trigger ``experiment``, with the approved experiment's id) registers an
+experimental version tagged with the experiment, judged beside the champion and never promoted
+by the policy: the experiment's completion decides.
+
 A family takes part through :class:`Family`: how to train on a window and how to score a
-model on a window; :class:`ForecasterFamily` is the demand forecaster's.
+model on a window (:mod:`shelfwise.lifecycle.families` lists them). A family that can be
+trained per segment (:class:`Segmented`, a department say) gives each segment a model of its
+own (:meth:`Retrainer.run_segments`): its rival is the overall champion judged on the
+segment's data, so a segment's model becomes the segment's champion only where it beats the
+overall model by the policy's margin; serving routes a segment to its champion where it has
+one and to the overall champion elsewhere.
 """
 
 from __future__ import annotations
@@ -32,11 +41,19 @@ import numpy as np
 import pandas as pd
 
 from shelfwise.lifecycle.alerts import AlertInbox
+from shelfwise.lifecycle.experiments import EXPERIMENT_TAG, Experiments
 from shelfwise.lifecycle.registry import ModelRegistry
 from shelfwise.models.base import Estimator, Evaluation
 from shelfwise.ops import BacktestResult, RetrainingRun
+from shelfwise.ops._models import ALL_SEGMENTS
 from shelfwise.ops._schema import utc_now
-from shelfwise.ops.states import AlertType, RegistryState, RetrainingStatus, RetrainingTrigger
+from shelfwise.ops.states import (
+    AlertType,
+    ExperimentStatus,
+    RegistryState,
+    RetrainingStatus,
+    RetrainingTrigger,
+)
 
 
 class Family(Protocol):
@@ -59,6 +76,29 @@ class Family(Protocol):
 
     def score(self, model: Estimator[Any], start: pd.Timestamp, end: pd.Timestamp) -> Evaluation:
         """``model``, knowing the data up to ``start``, judged on (start, end]."""
+        ...
+
+    @property
+    def segment_column(self) -> str:
+        """What the family's segments are (a department, a kind of customer)."""
+        ...
+
+    def inputs(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+        """What the model reads about (start, end], one row per case, with the segment
+        column: what drift checks compare between windows."""
+        ...
+
+
+class Segmented(Family, Protocol):
+    """A family that can be trained per segment of ``segment_column``."""
+
+    def segments(self) -> list[str]:
+        """The segments with enough data for a model of their own."""
+        ...
+
+    def for_segment(self, level: str) -> Family:
+        """The family restricted to one segment, registered under the segment's model name
+        (:func:`shelfwise.lifecycle.segments.segment_model`) with ``overall_model`` set."""
         ...
 
 
@@ -84,7 +124,16 @@ class Retrainer:
         family: Family,
         trigger: RetrainingTrigger = RetrainingTrigger.SCHEDULED,
         actor: str = "scheduler",
+        *,
+        details: dict[str, Any] | None = None,
+        experiment: int | None = None,
     ) -> dict[str, Any]:
+        """One retraining of ``family``: logged, registered and judged. ``details``: why it
+        ran (the drift found, the new source), kept in the log and in any alert it raises.
+        ``experiment``: an approved experiment's id; the version is trained for it (trigger
+        ``experiment``), registered as experimental and never promoted by the policy."""
+        if (experiment is None) != (trigger != RetrainingTrigger.EXPERIMENT):
+            raise ValueError("an experiment's id goes with trigger experiment, and only with it")
         policy = self.policy
         end = family.latest()
         cut = end - pd.Timedelta(days=policy.backtest_days)
@@ -92,6 +141,8 @@ class Retrainer:
             policy.drift_window_days if trigger == RetrainingTrigger.DRIFT else policy.window_days
         )
         start = cut - pd.Timedelta(days=days)
+        if experiment is not None:
+            self._experiments().advance(experiment, ExperimentStatus.IN_PROGRESS, actor)
         with self.operational.session() as session:
             log = RetrainingRun(
                 tenant=self.tenant,
@@ -99,13 +150,18 @@ class Retrainer:
                 trigger=trigger.value,
                 window_start=_utc(start),
                 window_end=_utc(cut),
-                run_metadata={"actor": actor, "backtest_end": end.isoformat()},
+                run_metadata={
+                    "actor": actor,
+                    "backtest_end": end.isoformat(),
+                    **({"experiment": experiment} if experiment is not None else {}),
+                    **(details or {}),
+                },
             )
             session.add(log)
             session.flush()
             run_id = log.id
         try:
-            outcome = self._retrain(family, trigger, actor, start, cut, end)
+            outcome = self._retrain(family, trigger, actor, (start, cut, end), details, experiment)
         except Exception as error:
             with self.operational.session() as session:
                 failed = session.get(RetrainingRun, run_id)
@@ -122,24 +178,47 @@ class Retrainer:
             done.run_metadata = {**done.run_metadata, "decision": outcome["decision"]}
         return {"run": run_id, **outcome}
 
+    def run_segments(
+        self,
+        family: Segmented,
+        levels: list[str] | None = None,
+        trigger: RetrainingTrigger = RetrainingTrigger.SCHEDULED,
+        actor: str = "scheduler",
+    ) -> dict[str, dict[str, Any]]:
+        """One run per segment (every one the family offers unless ``levels``); a segment
+        that fails is logged failed and the others go on (its outcome holds the error)."""
+        outcomes: dict[str, dict[str, Any]] = {}
+        for level in family.segments() if levels is None else levels:
+            details = {"segment": f"{family.segment_column}={level}"}
+            try:
+                part = family.for_segment(level)
+                outcomes[level] = self.run(part, trigger, actor, details=details)
+            except Exception as error:
+                outcomes[level] = {"decision": "failed", "error": str(error)}
+        return outcomes
+
     def _retrain(
         self,
         family: Family,
         trigger: RetrainingTrigger,
         actor: str,
-        start: pd.Timestamp,
-        cut: pd.Timestamp,
-        end: pd.Timestamp,
+        window: tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp],
+        details: dict[str, Any] | None,
+        experiment: int | None,
     ) -> dict[str, Any]:
+        start, cut, end = window
         name, tracker = family.model_name, self.registry.tracker
         candidate = family.train(start, cut)
         ours = family.score(candidate, cut, end)
+        tags = {"shelfwise.trigger": trigger.value}
+        if experiment is not None:
+            tags[EXPERIMENT_TAG] = str(experiment)
         record = tracker.log_training(
             candidate,
             experiment=family.experiment,
             metrics=ours,
             dataset={"window_start": start.isoformat(), "window_end": cut.isoformat()},
-            tags={"shelfwise.trigger": trigger.value},
+            tags=tags,
         )
         version = self.registry.register(
             name,
@@ -147,19 +226,35 @@ class Retrainer:
             actor=actor,
             reason=f"{trigger.value} retrain on {start.date()}..{cut.date()}",
         )
-        self._backtest(name, version, cut, end, ours)
-        champion_version = tracker.get_alias_version(name, RegistryState.CHAMPION.value)
+        self.backtest(name, version, cut, end, ours)
+        rival, champion_version = name, tracker.get_alias_version(name, CHAMPION)
+        overall = getattr(family, "overall_model", None)  # a segment's model: its rival
+        if champion_version is None and overall is not None:  # is the overall champion
+            rival, champion_version = overall, tracker.get_alias_version(overall, CHAMPION)
         theirs = None
-        if champion_version is not None:
-            champion = tracker.load_estimator(f"models:/{name}/{champion_version}")
+        if champion_version is not None:  # judged on the same window as the candidate
+            champion = tracker.load_estimator(f"models:/{rival}/{champion_version}")
             theirs = family.score(champion, cut, end)
-            self._backtest(name, champion_version, cut, end, theirs)
+            self.backtest(rival, champion_version, cut, end, theirs, segment=name)
+        if rival != name:
+            champion_version = f"{champion_version} of {rival}"
         gain = _gain(ours, theirs)
         metrics = {
             "candidate": ours.primary_value,
             "champion": theirs.primary_value if theirs else None,
             "gain": gain,
         }
+        if experiment is not None:
+            self.registry.transition(
+                name,
+                version,
+                RegistryState.EXPERIMENTAL,
+                actor=actor,
+                metrics=ours.metrics,
+                reason=f"trained for experiment {experiment}",
+            )
+            self._experiments().tag_version(experiment, version)
+            return {"version": version, "decision": "experimental", "metrics": metrics}
         sensitive = family.sensitive_scope()
         if trigger == RetrainingTrigger.DRIFT:
             decision = self._hold(
@@ -168,6 +263,7 @@ class Retrainer:
                 actor,
                 AlertType.DRIFT_DETECTED,
                 f"drift-triggered retrain of {name}: v{version} waits for review",
+                details,
             )
         elif theirs is None and not sensitive:
             self.registry.transition(
@@ -212,26 +308,47 @@ class Retrainer:
             decision = "challenger"
         return {"version": version, "decision": decision, "metrics": metrics}
 
-    def _hold(self, name: str, version: str, actor: str, alert: AlertType, title: str) -> str:
+    def _hold(
+        self,
+        name: str,
+        version: str,
+        actor: str,
+        alert: AlertType,
+        title: str,
+        details: dict[str, Any] | None = None,
+    ) -> str:
         self.registry.transition(name, version, RegistryState.CHALLENGER, actor=actor, reason=title)
+        why = f"{details['summary']}. " if details and "summary" in details else ""
         self.alerts.raise_alert(
             alert,
             title,
-            "approve to promote it, dismiss to keep the champion",
+            why + "Approve to promote it, dismiss to keep the champion.",
             model_name=name,
             version=version,
         )
         return "pending_review"
 
-    def _backtest(
-        self, name: str, version: str, start: pd.Timestamp, end: pd.Timestamp, scored: Evaluation
+    def _experiments(self) -> Experiments:
+        return Experiments(self.registry, self.alerts)
+
+    def backtest(
+        self,
+        name: str,
+        version: str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        scored: Evaluation,
+        segment: str = ALL_SEGMENTS,
     ) -> None:
+        """A backtest_results row; ``segment``: the segment model whose window it was."""
+        segment = ALL_SEGMENTS if segment == name else segment
         with self.operational.session() as session:
             session.add(
                 BacktestResult(
                     tenant=self.tenant,
                     model_name=name,
                     version=version,
+                    segment=segment,
                     window_start=_utc(start),
                     window_end=_utc(end),
                     metrics={k: float(v) for k, v in scored.metrics.items() if np.isfinite(v)},
@@ -239,6 +356,9 @@ class Retrainer:
                     primary_value=scored.primary_value,
                 )
             )
+
+
+CHAMPION = RegistryState.CHAMPION.value
 
 
 def _gain(ours: Evaluation, theirs: Evaluation | None) -> float:

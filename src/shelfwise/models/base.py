@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, cast, final
 
+import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
@@ -143,6 +144,12 @@ class Estimator(ABC, Generic[SettingsT]):
         """The feature-set versions it was trained on (empty: not on feature-store features)."""
         return dict(getattr(self, "feature_versions_", {}))
 
+    def feature_importance(self) -> dict[str, float]:
+        """Each input feature's share of the model's total importance (LightGBM gain for the
+        tree families), largest first, summing to 1; empty for a family without one. Logged
+        with every training run, so a reviewer sees how a challenger's reliance moved."""
+        return {}
+
     def check_fitted(self) -> None:
         if not self.is_fitted:
             raise NotFittedError(
@@ -267,3 +274,13 @@ class Estimator(ABC, Generic[SettingsT]):
 
 
 __all__ = ["Column", "Estimator", "Evaluation", "NotFittedError"]
+
+
+def gain_shares(booster: Any) -> dict[str, float]:
+    """A LightGBM booster's total gain per feature as shares of the whole, largest first."""
+    gains = np.asarray(booster.feature_importance(importance_type="gain"), dtype=float)
+    total = gains.sum()
+    if total <= 0:
+        return {}
+    pairs = sorted(zip(booster.feature_name(), gains / total, strict=True), key=lambda p: -p[1])
+    return {str(name): float(share) for name, share in pairs if share > 0}

@@ -3,7 +3,8 @@
 MLflow is the system of record for runs and model versions. These tables hold the rest:
 promotion policies and registry history, the retraining log, drift checks, shadow
 predictions, backtest results, experiments, ML alerts, job runs, an append-only audit log
-and the served decisions.
+and the served decisions; :class:`BatchWriter` writes the rows serving records (decisions,
+shadow predictions) in batches off the request path.
 SQLite by default, PostgreSQL by URL; the schema ships as Alembic migrations inside the
 package and is applied with :meth:`OperationalDatabase.upgrade`.
 
@@ -14,6 +15,7 @@ The closed sets of states (registry states, alert types, ...) live in
 from __future__ import annotations
 
 from shelfwise.ops._audit import record_audit
+from shelfwise.ops._batches import BatchWriter
 from shelfwise.ops._database import OperationalDatabase
 from shelfwise.ops._models import (
     AuditEntry,
@@ -34,6 +36,7 @@ __all__ = [
     "AuditEntry",
     "BacktestResult",
     "Base",
+    "BatchWriter",
     "DecisionRecord",
     "DriftCheck",
     "Experiment",

@@ -32,7 +32,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from shelfwise.features.definitions import FEATURE_VERSIONS, check_versions
-from shelfwise.models.base import Column, Evaluation, LearnedArrays
+from shelfwise.models.base import Column, Evaluation, LearnedArrays, gain_shares
 from shelfwise.models.settings import Constraints, EstimatorSettings, Interval, Options
 from shelfwise.recommend import generators, new_products
 from shelfwise.recommend.ann import VectorIndex, index_arrays, index_from_arrays
@@ -507,6 +507,12 @@ class TwoStageRecommender(MatrixRecommender[Any]):
             self.__dict__["_popularity_order_of"] = cached
         order: NDArray[np.int64] = cached[1]
         return order
+
+    def feature_importance(self) -> dict[str, float]:
+        """The re-ranker's gain per feature, as shares."""
+        self.check_fitted()
+        booster = self.ranker_.booster
+        return {} if booster is None else gain_shares(booster)
 
     def retrieval_only(self, person_ids: Iterable[str], k: int = DEFAULT_K) -> pd.DataFrame:
         """The first stage alone (the baseline the ranker must beat): the sources' proposals

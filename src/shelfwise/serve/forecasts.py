@@ -7,10 +7,13 @@ answer is refused with the status the client needs (:class:`ForecastRefused`): a
 does not know (404, naming a few), a horizon past its own or a planned row off the asked
 periods, for a series not asked for, given twice or naming a covariate the model does not
 know (422). The work is CPU-bound and runs on the tenant's forecast threads, not the loop.
+Series of a department whose own model the lifecycle adopted are answered by that model
+(:func:`forecast_routed`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -19,8 +22,10 @@ import pandas as pd
 from shelfwise.features.definitions import FEATURE_VERSIONS
 from shelfwise.forecast.model import DemandForecaster
 from shelfwise.serve.schemas import ForecastRequest
+from shelfwise.serve.segments import COLUMNS, FORECASTER, split_forecast
 
 SERIES, PERIOD = "series_id", "period_start"
+SEGMENT_PREFIX = f"{FORECASTER}.{COLUMNS[FORECASTER]}."
 NAMED = 5  # at most this many offending series or rows named in an error
 
 
@@ -65,6 +70,38 @@ def forecast(
         "interval_level": float(model.settings.interval_level),
         "last_observed_period": model.panel_.periods[-1].date(),
         "forecasts": forecasts,
+    }
+
+
+def forecast_routed(
+    model: DemandForecaster,
+    version: str | None,
+    request: ForecastRequest,
+    segments: Mapping[str, tuple[DemandForecaster, str]],
+) -> dict[str, Any]:
+    """:func:`forecast`, with each series a department's adopted model knows answered by
+    that model (:mod:`shelfwise.serve.segments`); rows keep the request's series order and
+    name the model that made them, ``segment_models`` the versions used."""
+    if not segments:
+        return forecast(model, version, request)
+    overall, parts = split_forecast(request, segments)
+    answers = [forecast(model, version, overall)] if overall.series_ids else []
+    for key, part in parts.items():
+        segment, segment_version = segments[key]
+        answer = forecast(segment, segment_version, part)
+        for row in answer["forecasts"]:
+            row["model"] = f"{SEGMENT_PREFIX}{key} v{segment_version}: {row['model']}"
+        answers.append(answer)
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for answer in answers:
+        for row in answer["forecasts"]:
+            rows.setdefault(row["series_id"], []).append(row)
+    return {
+        "model_version": version,
+        "interval_level": float(model.settings.interval_level),
+        "last_observed_period": answers[0]["last_observed_period"],
+        "forecasts": [row for s in dict.fromkeys(request.series_ids) for row in rows[s]],
+        "segment_models": {key: segments[key][1] for key in parts},
     }
 
 

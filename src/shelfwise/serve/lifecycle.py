@@ -3,14 +3,17 @@ experiments (propose, approve, results, complete).
 
 ``GET /ml-alerts?status=unread`` and ``PATCH /ml-alerts/{id}/read`` for readers;
 ``PATCH /ml-alerts/{id}/action`` (approve or dismiss, with notes) and
-``POST /models/{version}/review`` (approve promotes the version to champion, reject archives
-it; the answer carries its metrics beside the champion's) for reviewers. Every change is
-recorded in the registry's history and the audit log; a refused move is a 409 that says why.
+``GET /models/{version}/review`` (the evidence: metrics and backtests beside the champion's,
+feature-importance deltas) and ``POST /models/{version}/review`` (approve promotes the version
+to champion, reject archives it; the answer carries the same evidence) for reviewers. Every
+change is recorded in the registry's history and the audit log; a refused move is a 409 that
+says why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -19,6 +22,8 @@ from shelfwise.lifecycle import ModelRegistry, TransitionRefused
 from shelfwise.lifecycle.alerts import AlertInbox, AlertNotFound
 from shelfwise.lifecycle.cards import card_markdown, model_card
 from shelfwise.lifecycle.experiments import ExperimentNotFound, Experiments
+from shelfwise.lifecycle.review import VersionNotFound, review_evidence
+from shelfwise.lifecycle.shadow import COMPARISON_WINDOW, MIN_SAMPLES, ShadowTests
 from shelfwise.ops.states import AlertAction, AlertStatus, ExperimentDecision, RegistryState
 from shelfwise.serve.auth import Principal, requires
 from shelfwise.serve.schemas import (
@@ -29,6 +34,7 @@ from shelfwise.serve.schemas import (
     ExperimentProposal,
     ExperimentResults,
     ExperimentView,
+    ReviewEvidence,
     ReviewRequest,
     ReviewResponse,
 )
@@ -101,6 +107,25 @@ def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
             raise HTTPException(404, str(error)) from None
         return {**found, "markdown": card_markdown(found)}
 
+    @router.get(
+        "/models/{version}/review",
+        response_model=ReviewEvidence,
+        responses={404: {"description": "no such model version"}},
+    )
+    def evidence(
+        version: str,
+        request: Request,
+        principal: Annotated[Principal, Depends(requires("reviewer"))],
+        model: Annotated[str, Query(min_length=1, max_length=255)],
+    ) -> dict[str, Any]:
+        """What to review: the version's metrics beside the champion's, their backtests on the
+        same window, and the feature-importance deltas (LightGBM gain shares)."""
+        registry, _ = governed(request, principal)
+        try:
+            return review_evidence(registry, model, version)
+        except VersionNotFound as error:
+            raise HTTPException(404, str(error)) from None
+
     @router.post(
         "/models/{version}/review",
         response_model=ReviewResponse,
@@ -113,19 +138,13 @@ def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
         principal: Annotated[Principal, Depends(requires("reviewer"))],
     ) -> dict[str, Any]:
         """Approve (promote to champion) or reject (archive) a version, with the reviewer's
-        notes; the answer compares its metrics with the champion's it was judged against."""
+        notes; the answer carries the evidence it was judged on (metrics beside the
+        champion's, backtests on the same window, feature-importance deltas)."""
         registry, _ = governed(request, principal)
-        tracker = registry.tracker
         try:
-            run_id = tracker.client.get_model_version(body.model, version).run_id
-        except Exception:
-            raise HTTPException(404, f"{body.model} has no version {version!r}") from None
-        champion = tracker.get_alias_version(body.model, RegistryState.CHAMPION.value)
-        ours = tracker.evaluation(run_id) if run_id else None
-        theirs = None
-        if champion is not None and champion != version:
-            champion_run = tracker.client.get_model_version(body.model, champion).run_id
-            theirs = tracker.evaluation(champion_run) if champion_run else None
+            before = review_evidence(registry, body.model, version)
+        except VersionNotFound as error:
+            raise HTTPException(404, str(error)) from None
         to = RegistryState.CHAMPION if body.decision == "approve" else RegistryState.ARCHIVED
         try:
             registry.transition(
@@ -134,19 +153,17 @@ def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
                 to,
                 actor=principal.name,
                 reason=f"review: {body.notes}",
-                metrics=ours.metrics if ours else None,
+                metrics=before["metrics"],
             )
         except TransitionRefused as error:
             raise HTTPException(409, str(error)) from None
+        champion = registry.tracker.get_alias_version(body.model, RegistryState.CHAMPION.value)
         return {
-            "model": body.model,
-            "version": version,
+            **before,
             "decision": body.decision,
             "state": to.value,
-            "champion": tracker.get_alias_version(body.model, RegistryState.CHAMPION.value),
-            "primary_metric": ours.primary_metric if ours else None,
-            "metrics": ours.metrics if ours else {},
-            "champion_metrics": theirs.metrics if theirs else {},
+            "champion": champion,
+            "judged_against": before["champion"],
         }
 
     @router.post("/experiments", response_model=ExperimentView, status_code=201)
@@ -199,6 +216,27 @@ def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
 
     def experiments_of(request: Request, principal: Principal) -> Experiments:
         return Experiments(*governed(request, principal))
+
+    @router.get("/models/{version}/shadow", responses={404: {"description": "no such model"}})
+    def shadow(
+        version: str,
+        request: Request,
+        principal: Annotated[Principal, Depends(requires("reader"))],
+        model: Annotated[str, Query(min_length=1, max_length=255)],
+        window_days: Annotated[float, Query(gt=0, le=366)] = COMPARISON_WINDOW.days,
+        min_samples: Annotated[int, Query(ge=1)] = MIN_SAMPLES,
+    ) -> dict[str, Any]:
+        """The version's shadow test: the champion against it on the requests of the last
+        ``window_days`` that both answered and whose actuals are in, paired (equal sample
+        counts), each side's error, whether it has its ``min_samples``, and whether it has
+        completed (its ``shadow_test_complete`` alert raised)."""
+        tests = ShadowTests(*governed(request, principal))
+        window = timedelta(days=window_days)
+        try:
+            comparison = tests.compare(model, version, window=window, min_samples=min_samples)
+        except LookupError as error:
+            raise HTTPException(404, str(error)) from None
+        return {**comparison, "completed": tests.completed(model, version)}
 
     return router
 

@@ -214,6 +214,10 @@ class ForecastResponse(BaseModel):
     interval_level: float = Field(description="the share of outcomes [lower, upper] should hold")
     last_observed_period: date
     forecasts: list[Forecast]
+    segment_models: dict[str, str] = Field(
+        default_factory=dict,
+        description="the departments answered by their own adopted model, with its version",
+    )
 
 
 class Alert(BaseModel):
@@ -249,15 +253,37 @@ class ReviewRequest(Strict):
     notes: str = Field(min_length=1, max_length=4000)
 
 
-class ReviewResponse(BaseModel):
+class BacktestComparison(BaseModel):
+    window_start: datetime
+    window_end: datetime
+    primary_metric: str
+    version: float
+    champion: float | None = Field(description="the champion on the same window")
+    gain: float | None = Field(description="relative improvement on the primary metric")
+
+
+class ImportanceDelta(BaseModel):
+    feature: str
+    version: float = Field(description="share of this version's total gain")
+    champion: float
+    delta: float
+
+
+class ReviewEvidence(BaseModel):
     model: str
     version: str
-    decision: str
-    state: str
+    state: str | None
     champion: str | None
     primary_metric: str | None
     metrics: dict[str, float]
     champion_metrics: dict[str, float]
+    backtest: BacktestComparison | None
+    importance_deltas: list[ImportanceDelta]
+
+
+class ReviewResponse(ReviewEvidence):
+    decision: str
+    judged_against: str | None = Field(description="the champion when the review was made")
 
 
 class ExperimentProposal(Strict):
@@ -298,3 +324,6 @@ class ExperimentView(BaseModel):
 class ExperimentResults(ExperimentView):
     versions: list[dict[str, Any]]
     champion: dict[str, Any]
+    shadow: dict[str, Any] = Field(
+        default_factory=dict, description="completed shadow tests' comparisons, by version"
+    )

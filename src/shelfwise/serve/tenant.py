@@ -19,6 +19,9 @@ A fault at any stage (an exception, a deadline passed, the cache down) is logged
 Which model step 2 uses is the request's variant (:mod:`shelfwise.serve.routing`): the
 champion, an A/B experiment's arm, or a canary while it holds; the response names it.
 
+The champion's own answers are also put, in the background, to the tenant's shadow versions
+(challengers, experimental versions: :mod:`shelfwise.serve.shadow`), which never change one.
+
 The tenant may also hold a demand forecaster (:meth:`TenantRuntime.forecast_async`, on threads
 of its own so that a long forecast takes no decision's worker); without one the
 recommendations are served as ever and a forecast is refused with the reason.
@@ -57,7 +60,7 @@ from shelfwise.serve.audit import DecisionAudit
 from shelfwise.serve.batching import MicroBatcher, batchable
 from shelfwise.serve.cache import CacheUnavailable, ResponseCache
 from shelfwise.serve.feedback import Attribution
-from shelfwise.serve.forecasts import ForecastRefused, forecast
+from shelfwise.serve.forecasts import ForecastRefused, forecast_routed
 from shelfwise.serve.routing import Canary, Experiment
 from shelfwise.serve.schemas import (
     CatalogueChange,
@@ -65,6 +68,8 @@ from shelfwise.serve.schemas import (
     ForecastRequest,
     RecommendationRequest,
 )
+from shelfwise.serve.segments import SegmentModels
+from shelfwise.serve.shadow import ShadowTraffic
 from shelfwise.tracing import carried, span
 
 log = logging.getLogger("shelfwise.serve")
@@ -96,6 +101,8 @@ class TenantRuntime:
         forecaster_facts: Mapping[str, Any] | None = None,
         registry: ModelRegistry | None = None,
         alerts: AlertInbox | None = None,
+        shadow: ShadowTraffic | None = None,
+        segments: SegmentModels | None = None,
     ) -> None:
         self.name = name
         # The lifecycle's registry and ML alert inbox (None: its endpoints answer 503).
@@ -127,6 +134,11 @@ class TenantRuntime:
         )
         self._forecaster: tuple[DemandForecaster | None, str | None, dict[str, Any]]
         self.swap_forecaster(forecaster, forecaster_version, forecaster_facts)
+        # The segments' own champions, where the lifecycle adopted one (else the champion).
+        self.segments = segments or SegmentModels()
+        self.shadow = shadow  # challengers scoring the champion's requests in the background
+        if shadow is not None:
+            shadow.bind(self._decide, self.faults)
 
     # Models.
     def swap(
@@ -178,7 +190,7 @@ class TenantRuntime:
 
     def route(self, request: RecommendationRequest) -> Served:
         """The variant that answers this request: the canary's share, else the experiment's
-        arm for the request's unit, else the champion."""
+        arm for the request's unit, else the segment's own champion, else the champion."""
         canary, experiment = self.canary, self.experiment
         person_unit = request.person_id or request.subject
         if canary is not None and canary.takes(person_unit):
@@ -187,7 +199,7 @@ class TenantRuntime:
             unit = request.subject if experiment.unit == "session" else person_unit
             arm = experiment.assign(unit)
             return Served(arm.model, arm.version, arm.name)
-        return self.served
+        return self.segments.route(request) or self.served
 
     # Decisions.
     def recommend(
@@ -290,6 +302,8 @@ class TenantRuntime:
         if body is None:
             items, removed = self._model_items(plan, frames, error)
             body = self._fall_back(plan, items, removed)
+            if self.shadow is not None:
+                self.shadow.recommended(request, plan.request_id, body)
         else:
             self._audit(body, [])
         self.feedback.served(body, request.context.segment)
@@ -465,16 +479,20 @@ class TenantRuntime:
                 503, f"tenant {self.name!r} serves no demand forecaster: {reason}"
             )
         with span("forecast", tenant=self.name, series=len(request.series_ids)):
-            work = carried(forecast)
+            work = carried(forecast_routed)
+            segments = self.segments.forecaster
             try:
-                return await asyncio.get_running_loop().run_in_executor(
-                    self._forecasts, work, model, version, request
+                answer = await asyncio.get_running_loop().run_in_executor(
+                    self._forecasts, work, model, version, request, segments
                 )
             except ForecastRefused:
                 raise
             except Exception:
                 self.faults["forecast_error"] += 1
                 raise
+        if self.shadow is not None and not answer.get("segment_models"):
+            self.shadow.forecasted(request, answer)  # the champion's answer, all of it
+        return answer
 
     # The cache, which may fail without failing a request.
     def _cached(self, key: str) -> dict[str, Any] | None:
@@ -514,6 +532,8 @@ class TenantRuntime:
         )
         for event in events:
             self.feedback.observe(event)
+        if self.shadow is not None:
+            self.shadow.observed(events)  # purchases: the actuals of shadowed recommendations
         report: dict[str, Any] = {"rows": len(rows), "seconds": 0.0}
         if self.store is not None:
             report = self.store.ingest(rows)
@@ -558,3 +578,5 @@ class TenantRuntime:
             self.batcher.close()
         if self.audit is not None:
             self.audit.close()
+        if self.shadow is not None:
+            self.shadow.close()

@@ -4,8 +4,9 @@ One workspace is one tenant (``default``). At start the recommender's champion i
 the registry (an artefact that cannot be read leaves the tenant serving popularity, not
 ready, and says why in the log), and the demand forecaster's champion beside it (none, or one
 that cannot be read, leaves the recommendations served and the forecasts refused with the
-reason); the catalogue comes from the ``products`` table with the latest inventory snapshot
-per store; an in-process online store is materialised from the offline states (a Redis one is
+reason), and each model's challenger (and the ``shadow_versions``) to score in shadow; the
+catalogue comes from the ``products`` table with the latest inventory snapshot per store; an
+in-process online store is materialised from the offline states (a Redis one is
 used as the feature stage left it); decisions are audited into the operational database's
 ``decision_log``.
 
@@ -28,6 +29,7 @@ from shelfwise.features.store import FeatureStore
 from shelfwise.forecast.model import DemandForecaster
 from shelfwise.forecast.stage import MODEL_NAME as FORECASTER_NAME
 from shelfwise.lifecycle.alerts import AlertInbox
+from shelfwise.lifecycle.shadow import ShadowTests
 from shelfwise.recommend.catalogue import Catalogue
 from shelfwise.recommend.stage import MODEL_NAME
 from shelfwise.recommend.store_features import store_features
@@ -35,6 +37,8 @@ from shelfwise.recommend.two_stage import TwoStageRecommender
 from shelfwise.serve.audit import DecisionAudit
 from shelfwise.serve.auth import KeyRing
 from shelfwise.serve.cache import open_cache
+from shelfwise.serve.segments import SegmentModels
+from shelfwise.serve.shadow import ShadowTraffic
 from shelfwise.serve.tenant import TenantRuntime
 from shelfwise.workspace import Workspace
 
@@ -57,6 +61,15 @@ def tenant_from_workspace(workspace: Workspace, name: str = TENANT) -> TenantRun
     cache = open_cache(settings.cache_url, name)
     workspace.operational.upgrade()
     audit = DecisionAudit(workspace.operational, name)
+    alerts = AlertInbox(workspace.operational, workspace.registry, name)
+    shadow = ShadowTraffic(
+        ShadowTests(workspace.registry, alerts),
+        experimental=settings.shadow_versions,
+        min_samples=settings.shadow_min_samples,
+    )
+    shadow.refresh(workspace, store)
+    segments = SegmentModels()
+    segments.refresh(workspace, store)
     return TenantRuntime(
         name,
         catalogue,
@@ -72,7 +85,9 @@ def tenant_from_workspace(workspace: Workspace, name: str = TENANT) -> TenantRun
         forecaster_version=forecaster_version,
         forecaster_facts=forecaster_facts,
         registry=workspace.registry,
-        alerts=AlertInbox(workspace.operational, workspace.registry, name),
+        alerts=alerts,
+        shadow=shadow,
+        segments=segments,
     )
 
 
@@ -135,10 +150,11 @@ def load_forecaster(
 
 class ChampionWatcher:
     """Swaps the tenant's models when the registry's champion aliases move (the recommender's
-    and the demand forecaster's): checked every ``interval_seconds`` on a thread of its own,
-    loaded beside the serving model, swapped in one assignment, so no request is dropped or
-    sees two models. A new champion that cannot be loaded leaves the old one serving (logged,
-    counted in ``faults["model_load"]`` or ``faults["forecaster_load"]``)."""
+    and the demand forecaster's), and its shadow versions when a challenger alias moves:
+    checked every ``interval_seconds`` on a thread of its own, loaded beside the serving model,
+    swapped in one assignment, so no request is dropped or sees two models. A new champion that
+    cannot be loaded leaves the old one serving (logged, counted in ``faults["model_load"]`` or
+    ``faults["forecaster_load"]``; a shadow version in ``faults["shadow_load"]``)."""
 
     def __init__(
         self, workspace: Workspace, tenant: TenantRuntime, interval_seconds: float = 10.0
@@ -152,9 +168,18 @@ class ChampionWatcher:
         return self
 
     def check(self) -> bool:
-        """Look once; True when a new champion (of either model) was swapped in."""
+        """Look once; True when a new champion (of either model, or of a segment's model)
+        was swapped in, or the versions scoring in shadow changed (a challenger alias
+        moved)."""
         forecaster = self._check_forecaster()
-        return self._check_recommender() or forecaster
+        recommender = self._check_recommender()
+        shadow = self.tenant.shadow
+        shadows = shadow is not None and shadow.refresh(self.workspace, self.tenant.store)
+        segments = self.tenant.segments
+        failed = segments.failures
+        moved = segments.refresh(self.workspace, self.tenant.store)
+        self.tenant.faults["segment_load"] += segments.failures - failed
+        return recommender or forecaster or shadows or moved
 
     def _check_forecaster(self) -> bool:
         version = self.workspace.tracker.get_alias_version(FORECASTER, "champion")

@@ -45,6 +45,9 @@ FEATURES_TAG = "shelfwise.features"  # + ".<set>": the feature-set versions of t
 MODEL_NAME = "model"  # the logged model's name within its run
 
 
+IMPORTANCE_ARTIFACT = "feature_importance.json"
+
+
 @dataclass(frozen=True)
 class TrainingRecord:
     """What one logged training left in MLflow."""
@@ -223,6 +226,9 @@ class Tracker:
                 params=[Param(key, str(value)) for key, value in run_params.items()],
             )
             log_dataset(self.client, run_id, {**estimator.training_data_, **(dataset or {})})
+            importance = estimator.feature_importance()
+            if importance:
+                self.client.log_dict(run_id, importance, IMPORTANCE_ARTIFACT)
             log_model(self.client, estimator, model, run_id)
         except BaseException:
             self.client.set_terminated(run_id, status="FAILED")
@@ -315,6 +321,16 @@ class Tracker:
         higher = run.data.tags.get(HIGHER_IS_BETTER_TAG) == "true"
         metrics = {shelfwise_metric_name(k): v for k, v in run.data.metrics.items()}
         return Evaluation(metrics, primary, higher)
+
+    def feature_importance(self, run_id: str) -> dict[str, float]:
+        """The importance shares logged with the run (empty: none logged)."""
+        with tempfile.TemporaryDirectory(prefix="shelfwise-importance-") as folder:
+            try:
+                path = self.client.download_artifacts(run_id, IMPORTANCE_ARTIFACT, folder)
+            except Exception:  # an older run, or a family without importances
+                return {}
+            found = json.loads(Path(path).read_text())
+        return {str(k): float(v) for k, v in found.items()}
 
     def load_estimator(self, model_uri: str) -> Estimator[Any]:
         """The estimator behind ``model_uri`` (``models:/<model_id>``, ``models:/name/3``,
