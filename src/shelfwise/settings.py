@@ -129,6 +129,24 @@ class Settings(BaseSettings):
         default="0 4 * * *",
         description="When every champion is checked for drift (cron, UTC): daily at 04:00",
     )
+    retrain_window_days: int = Field(
+        default=90, ge=1, description="Days of data a scheduled retrain trains on"
+    )
+    backtest_window_days: int = Field(
+        default=30,
+        ge=1,
+        description="The most recent days a candidate and the champion are judged on",
+    )
+    drift_window_days: int = Field(
+        default=30,
+        ge=1,
+        description="Days of data an emergency (drift-triggered) retrain trains on",
+    )
+    min_improvement: float = Field(
+        default=0.05,
+        ge=0,
+        description="Relative gain on the primary metric that promotes a candidate by itself",
+    )
     backtest_check_cron: str = Field(
         default="15 4 * * *",
         description="When every champion is backtested on the latest window (cron, UTC): "

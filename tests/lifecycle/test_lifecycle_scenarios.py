@@ -38,9 +38,11 @@ from shelfwise.ops.states import (
     ExperimentDecision,
     ExperimentStatus,
     RetrainingTrigger,
+    ShadowRole,
 )
 from shelfwise.recommend.stage import purchase_log
 from shelfwise.serve.app import create_app
+from shelfwise.serve.shadow_models import ShadowVersions
 from shelfwise.serve.workspace import ChampionWatcher, keyring_of, tenant_from_workspace
 from shelfwise.settings import Settings
 from shelfwise.simulate.shop import SimulatedShop, load_shop, simulate_shop
@@ -208,8 +210,13 @@ def test_a_human_experiment_that_adds_a_feature(governed: Governed) -> None:
     evidence = review_evidence(governed.workspace.registry, governed.name, version)
     added = [d for d in evidence["importance_deltas"] if d["champion"] == 0 < d["version"]]
     assert added, evidence["importance_deltas"]  # the new feature carries weight
-    book.advance(proposed["id"], ExperimentStatus.SHADOW_TESTING, "ida")
     results = book.results(proposed["id"])
+    assert results["status"] == ExperimentStatus.SHADOW_TESTING
+    shadowed = ShadowVersions()  # what the service's shadow watch loads now
+    assert shadowed.refresh(governed.workspace, None) == (True, 0)
+    assert [(m.version, m.role) for m in shadowed[governed.name]] == [
+        (version, ShadowRole.EXPERIMENTAL)
+    ]
     assert [v["version"] for v in results["versions"]] == [version]
     assert results["champion"]["version"] == champion
     done = book.complete(proposed["id"], ExperimentDecision.ADOPT, "bo", "it helps")
@@ -353,8 +360,10 @@ def test_a_backtest_degradation(governed: Governed, plain_shop: SimulatedShop) -
     )
     run = governed.runs()[-1]
     assert (run.trigger, run.status) == ("backtest_degradation", "succeeded")
-    decision = found["retrain"]["decision"]
-    assert decision == governed.state(found["retrain"]["version"])
+    decision, made = found["retrain"]["decision"], found["retrain"]["version"]
+    assert decision == governed.state(made)
+    page = "review" if decision == "challenger" else "card"  # what is left to do
+    assert alerts[-1]["link"] == f"/api/v1/models/{made}/{page}?model={governed.name}"
     assert governed.job_runs() == [("backtest-check", "manual", "succeeded")] * 2
     assert decision in ("champion", "challenger")
 

@@ -215,8 +215,12 @@ class JobRunner:
         policy: Policy | None = None,
         family_options: dict[str, dict[str, Any]] | None = None,
     ) -> None:
-        """``family_options``: per model, what its family is made with (settings, scope)."""
-        self.workspace, self.policy = workspace, policy
+        """``policy``: the promotion policy (default: the one the settings configure);
+        ``family_options``: per model, what its family is made with (settings, scope)."""
+        from shelfwise.lifecycle.retrain import Policy
+
+        self.workspace = workspace
+        self.policy = policy or Policy.from_settings(workspace.settings)
         self.family_options = family_options or {}
         self.tenant = workspace.registry.tenant
 

@@ -8,8 +8,9 @@
   window; its challenger is never promoted automatically and its critical ``drift_detected``
   alert carries what drifted. A retrain that fails still leaves the alert, without a version.
 - :func:`check_backtest` judges the champion on the most recent backtest window against its
-  own last backtest: more than ``max_degradation`` worse raises ``backtest_degradation`` (a
-  warning) and retrains under the ordinary policy (trigger ``backtest_degradation``).
+  own last backtest: more than ``max_degradation`` worse retrains under the ordinary policy
+  (trigger ``backtest_degradation``) and raises ``backtest_degradation`` (a warning) linking
+  to what the retrain left to do: the new challenger's review, or the new champion's card.
 - :func:`announce_new_data` raises ``new_data_source_ready`` for every governed model when a
   contract table first receives data or a new source system appears; retraining with trigger
   ``new_data`` takes it in.
@@ -97,7 +98,7 @@ def check_drift(
             f"{family.model_name} v{version} has drifted; its emergency retrain failed",
             f"{why}. The retrain failed: {error}. Retrain by hand and review it.",
             model_name=family.model_name,
-            link=f"/api/v1/models/{version}/card?model={family.model_name}",
+            link=_card(family.model_name, version),
         )
     return outcome
 
@@ -144,17 +145,34 @@ def check_backtest(
         f"{scored.primary_metric} {scored.primary_value:.4g} on {start.date()}..{end.date()}, "
         f"{degradation:.0%} worse than its last backtest ({before:.4g})"
     )
+    try:
+        retrained = retrainer.run(
+            family, RetrainingTrigger.BACKTEST_DEGRADATION, actor, details={"summary": why}
+        )
+    except Exception as error:  # the degradation is still reported
+        retrained = {"decision": "failed", "error": str(error)}
+    outcome["retrain"] = retrained
+    made, decision = retrained.get("version"), retrained["decision"]
+    if decision == "failed":
+        then, link = f"its retrain failed ({retrained['error']})", _card(name, version)
+    elif decision == "champion":
+        then, link = f"its retrain v{made} replaced it by policy", _card(name, str(made))
+    else:
+        then = f"its retrain v{made} is {decision}: review it"
+        link = f"/api/v1/models/{made}/review?model={name}"
     outcome["alert"] = alerts.raise_alert(
         AlertType.BACKTEST_DEGRADATION,
         f"{name} v{version}'s backtest degraded",
-        f"{why}; a retrain (trigger backtest_degradation) follows under the policy.",
+        f"{why}; {then}.",
         model_name=name,
         version=version,
-    )
-    outcome["retrain"] = retrainer.run(
-        family, RetrainingTrigger.BACKTEST_DEGRADATION, actor, details={"summary": why}
+        link=link,
     )
     return outcome
+
+
+def _card(name: str, version: str) -> str:
+    return f"/api/v1/models/{version}/card?model={name}"
 
 
 def announce_new_data(
@@ -176,7 +194,7 @@ def announce_new_data(
                 f"Retrain {name} with trigger new_data to use them: shelfwise jobs run retrain "
                 f"--model {name} --trigger new_data",
                 model_name=name,
-                link=f"/api/v1/models/{version}/card?model={name}",
+                link=_card(name, version),
             )
         )
     return raised

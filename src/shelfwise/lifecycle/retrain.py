@@ -17,9 +17,11 @@ row of the retraining log (trigger, window, status, version produced, metrics, s
 end); both backtests are ``backtest_results`` rows. A run that fails midway is logged
 ``failed`` with its error and promotes nothing.
 
-An experiment's run (trigger ``experiment``, with the approved experiment's id) registers an
-experimental version tagged with the experiment, judged beside the champion and never promoted
-by the policy: the experiment's completion decides.
+An experiment's run (trigger ``experiment``, with the approved experiment's id) moves the
+experiment to in_progress, registers an experimental version tagged with the experiment,
+judged beside the champion and never promoted by the policy, and moves the experiment on to
+shadow_testing, where the service scores the version beside the champion: the experiment's
+completion decides.
 
 A family takes part through :class:`Family`: how to train on a window and how to score a
 model on a window (:mod:`shelfwise.lifecycle.families` lists them). A family that can be
@@ -35,7 +37,7 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -54,6 +56,9 @@ from shelfwise.ops.states import (
     RetrainingStatus,
     RetrainingTrigger,
 )
+
+if TYPE_CHECKING:
+    from shelfwise.settings import Settings
 
 
 class Family(Protocol):
@@ -108,6 +113,16 @@ class Policy:
     backtest_days: int = 30
     drift_window_days: int = 30
     min_improvement: float = 0.05
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        """The policy the settings configure (``retrain_window_days`` and the rest)."""
+        return cls(
+            window_days=settings.retrain_window_days,
+            backtest_days=settings.backtest_window_days,
+            drift_window_days=settings.drift_window_days,
+            min_improvement=settings.min_improvement,
+        )
 
 
 class Retrainer:
@@ -253,7 +268,10 @@ class Retrainer:
                 metrics=ours.metrics,
                 reason=f"trained for experiment {experiment}",
             )
-            self._experiments().tag_version(experiment, version)
+            book = self._experiments()
+            book.tag_version(experiment, version)
+            # scored live beside the champion from now on (the service's shadow watch)
+            book.advance(experiment, ExperimentStatus.SHADOW_TESTING, actor)
             return {"version": version, "decision": "experimental", "metrics": metrics}
         sensitive = family.sensitive_scope()
         if trigger == RetrainingTrigger.DRIFT:

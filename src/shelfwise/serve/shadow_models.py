@@ -1,7 +1,8 @@
 """Which versions score in shadow, per family, loaded from the registry beside the champion.
 
-Each family's ``challenger`` alias, and the experimental versions the settings list
-(``shadow_versions``, as ``NAME/VERSION``), never the family's champion. :meth:`refresh` is
+Each family's ``challenger`` alias, the versions trained for its experiments in shadow_testing,
+and the experimental versions the settings list (``shadow_versions``, as ``NAME/VERSION``),
+never the family's champion. :meth:`refresh` is
 cheap when nothing moved (two alias look-ups a family) and loads only what is new; a version
 that cannot be loaded is logged once and not tried again by this process.
 """
@@ -13,10 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
+
 from shelfwise.features.store import FeatureStore
 from shelfwise.forecast.model import DemandForecaster
 from shelfwise.forecast.stage import MODEL_NAME as FORECASTER
-from shelfwise.ops.states import RegistryState, ShadowRole
+from shelfwise.lifecycle.experiments import EXPERIMENT_TAG
+from shelfwise.ops import Experiment
+from shelfwise.ops.states import ExperimentStatus, RegistryState, ShadowRole
 from shelfwise.recommend.stage import MODEL_NAME as RECOMMENDER
 from shelfwise.recommend.store_features import store_features
 from shelfwise.recommend.two_stage import TwoStageRecommender
@@ -86,8 +91,28 @@ class ShadowVersions:
         champion = tracker.get_alias_version(name, RegistryState.CHAMPION.value)
         challenger = tracker.get_alias_version(name, RegistryState.CHALLENGER.value)
         wanted = [(challenger, ShadowRole.CHALLENGER)] if challenger else []
-        wanted += [(v, ShadowRole.EXPERIMENTAL) for v in self.experimental.get(name, [])]
+        listed = [*self.experimental.get(name, []), *_in_shadow_testing(workspace, name)]
+        wanted += [(v, ShadowRole.EXPERIMENTAL) for v in dict.fromkeys(listed)]
         return [(version, role) for version, role in wanted if version != champion]
+
+
+def _in_shadow_testing(workspace: Workspace, name: str) -> list[str]:
+    """The versions of ``name`` trained for its experiments now in shadow_testing."""
+    with workspace.operational.session() as session:
+        testing = session.scalars(
+            sa.select(Experiment.id).where(
+                Experiment.tenant == workspace.registry.tenant,
+                Experiment.model_name == name,
+                Experiment.status == ExperimentStatus.SHADOW_TESTING.value,
+            )
+        ).all()
+    versions = []
+    for experiment in testing:
+        found = workspace.tracker.client.search_model_versions(
+            f"name = '{name}' and tags.`{EXPERIMENT_TAG}` = '{experiment}'"
+        )
+        versions += [str(v.version) for v in sorted(found, key=lambda v: int(v.version))]
+    return versions
 
 
 def load_version(
