@@ -25,10 +25,14 @@ def test_categorical_drift_by_chi_square_and_the_error_ratio() -> None:
     rng = np.random.default_rng(1)
     reference = pd.DataFrame({"device": rng.choice(["app", "web"], 5000, p=[0.5, 0.5])})
     same = pd.DataFrame({"device": rng.choice(["app", "web"], 5000, p=[0.5, 0.5])})
-    moved = pd.DataFrame({"device": rng.choice(["app", "web"], 5000, p=[0.6, 0.4])})
+    nudged = pd.DataFrame({"device": rng.choice(["app", "web"], 5000, p=[0.6, 0.4])})
+    moved = pd.DataFrame({"device": rng.choice(["app", "web"], 5000, p=[0.75, 0.25])})
     assert not data_drift(reference, same)[0].drifted
-    assert data_drift(reference, moved)[0].drifted
-    assert data_drift(reference, moved)[0].value < 1e-6  # the p-value
+    # significant (p far below 0.01) but small: the shares' PSI is about 0.04
+    assert data_drift(reference, nudged)[0].value < 1e-6  # the p-value
+    assert data_drift(reference, nudged)[0].details["psi"] == pytest.approx(0.04, abs=0.01)
+    assert not data_drift(reference, nudged)[0].drifted
+    assert data_drift(reference, moved)[0].drifted  # PSI about 0.27
     assert performance_drift(1.2, 1.0).drifted  # 20% worse error
     assert not performance_drift(1.1, 1.0).drifted
     assert performance_drift(0.30, 0.36, higher_is_better=True).drifted  # ndcg fell 17%

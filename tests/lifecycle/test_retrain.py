@@ -125,3 +125,39 @@ def test_the_forecaster_retrains_under_the_same_policy(shop_workspace: Workspace
     assert again["metrics"]["gain"] == pytest.approx(0.0, abs=1e-9)  # same data, same model
     assert again["decision"] == "challenger"
     assert registry.history("forecaster")[-1]["actor"] == "test"
+
+
+def _champion_trained_until(retrainer: Retrainer, until: pd.Timestamp) -> str:
+    """A champion of ``stub`` whose run says its data ran to ``until``."""
+    log = pd.DataFrame({"person_id": ["a"], "sku": ["x"], "occurred_at": [until]})
+    record = retrainer.registry.tracker.log_training(
+        PopularityRecommender().fit(log),
+        experiment="stub",
+        metrics=Evaluation({"mae": 1.0}, "mae", False),
+        dataset={"trained_until": until.isoformat()},
+    )
+    return retrainer.registry.register_first_champion("stub", record, actor="t", reason="set")
+
+
+def test_a_champion_is_judged_only_on_days_it_was_not_trained_on(retrainer: Retrainer) -> None:
+    latest = Stub([]).latest()
+    champion = _champion_trained_until(retrainer, latest - pd.Timedelta(days=14))
+    # the candidate on its whole window, then both on the 14 days the champion never saw
+    outcome = retrainer.run(Stub([10.0, 9.0, 8.0]))
+    assert outcome["metrics"]["judged_from"] == (latest - pd.Timedelta(days=14)).isoformat()
+    assert outcome["metrics"]["gain"] == pytest.approx(1 / 9)  # 8 against 9, not 10
+    assert outcome["decision"] == "champion"
+    with retrainer.operational.session() as session:
+        rows = session.scalars(sa.select(BacktestResult).order_by(BacktestResult.id)).all()
+        windows = [(r.version, (r.window_end - r.window_start).days) for r in rows]
+    assert windows == [(outcome["version"], 30), (champion, 14), (outcome["version"], 14)]
+
+
+def test_a_champion_trained_on_the_whole_window_is_not_judged_on_it(retrainer: Retrainer) -> None:
+    champion = _champion_trained_until(retrainer, Stub([]).latest())  # fitted on every day
+    outcome = retrainer.run(Stub([10.0]))  # the champion is not scored at all
+    assert outcome["decision"] == "challenger"
+    assert outcome["metrics"]["champion"] is None
+    assert retrainer.registry.tracker.get_alias_version("stub", "champion") == champion
+    reason = retrainer.registry.history("stub")[-1]["reason"]
+    assert "was trained on the backtest window" in reason

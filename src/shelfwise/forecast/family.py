@@ -35,6 +35,9 @@ class ForecasterFamily:
     segment_column = SEGMENT
 
     overall_model: str | None = None
+    # Two seasons of weeks: 90 days (13 weeks) hold no season, and on The Complete Journey a
+    # forecaster fitted on them is a third worse (MAE) than one fitted on every week.
+    min_window_days = 2 * 364
 
     def __init__(
         self,

@@ -26,6 +26,7 @@ from shelfwise.forecast.baselines import moving_average
 from shelfwise.forecast.demand import DemandQuery, demand_frame
 from shelfwise.forecast.model import DemandForecaster, ForecasterSettings
 from shelfwise.forecast.panel import PERIOD, SERIES, TARGET
+from shelfwise.lifecycle.retrain import TRAINED_UNTIL
 from shelfwise.models.base import Evaluation
 from shelfwise.workspace import Workspace
 
@@ -104,6 +105,7 @@ def train_forecaster(
             "holdout_weeks": HOLDOUT_WEEKS,
             "origin": origin.isoformat(),
             "last_week": last.isoformat(),
+            TRAINED_UNTIL: (last + pd.Timedelta(days=7)).isoformat(),
             "series": series,
         },
         params={"adopted_tiers": ",".join(model.report_["adopted"]) or "none"},

@@ -1,8 +1,14 @@
 """Retraining under the promotion policy, the same for every family.
 
-A run trains a candidate on a window (default the last 90 days before the backtest window),
+A run trains a candidate on a window (default the last 90 days before the backtest window, or
+the family's ``min_window_days`` where it needs more: the weekly forecaster learns seasons),
 registers it, backtests it and the champion on the most recent window (default 30 days) with
 the family's primary metric, and applies the policy:
+
+The champion is judged on the days of that window it was not trained on (its run records
+where its data ended): a champion fitted on every week, as the quickstart's forecaster is,
+has seen the window, and would win on days it learned by heart. With under a week unseen, no
+comparison is made yet and the candidate waits as challenger.
 
 - no champion yet: the candidate becomes champion (held for review if its scope is
   sensitive);
@@ -59,6 +65,10 @@ from shelfwise.ops.states import (
 
 if TYPE_CHECKING:
     from shelfwise.settings import Settings
+
+CHAMPION = RegistryState.CHAMPION.value
+TRAINED_UNTIL = "trained_until"  # in a training run's dataset: the end of its data
+MIN_JUDGED = pd.Timedelta(days=7)  # the fewest unseen days a champion is judged on
 
 
 class Family(Protocol):
@@ -152,9 +162,10 @@ class Retrainer:
         policy = self.policy
         end = family.latest()
         cut = end - pd.Timedelta(days=policy.backtest_days)
-        days = (
-            policy.drift_window_days if trigger == RetrainingTrigger.DRIFT else policy.window_days
-        )
+        if trigger == RetrainingTrigger.DRIFT:
+            days = policy.drift_window_days
+        else:  # a family that learns seasons asks for more than the policy's window
+            days = max(policy.window_days, getattr(family, "min_window_days", 0))
         start = cut - pd.Timedelta(days=days)
         if experiment is not None:
             self._experiments().advance(experiment, ExperimentStatus.IN_PROGRESS, actor)
@@ -232,7 +243,11 @@ class Retrainer:
             candidate,
             experiment=family.experiment,
             metrics=ours,
-            dataset={"window_start": start.isoformat(), "window_end": cut.isoformat()},
+            dataset={
+                "window_start": start.isoformat(),
+                "window_end": cut.isoformat(),
+                TRAINED_UNTIL: cut.isoformat(),
+            },
             tags=tags,
         )
         version = self.registry.register(
@@ -246,18 +261,26 @@ class Retrainer:
         overall = getattr(family, "overall_model", None)  # a segment's model: its rival
         if champion_version is None and overall is not None:  # is the overall champion
             rival, champion_version = overall, tracker.get_alias_version(overall, CHAMPION)
-        theirs = None
-        if champion_version is not None:  # judged on the same window as the candidate
-            champion = tracker.load_estimator(f"models:/{rival}/{champion_version}")
-            theirs = family.score(champion, cut, end)
-            self.backtest(rival, champion_version, cut, end, theirs, segment=name)
-        if rival != name:
-            champion_version = f"{champion_version} of {rival}"
+        theirs, unseen = None, cut
+        if champion_version is not None:
+            # judged on the same days as the candidate, those neither was trained on
+            unseen = max(cut, self._trained_until(rival, champion_version) or cut)
+            if end - unseen >= MIN_JUDGED:
+                champion = tracker.load_estimator(f"models:/{rival}/{champion_version}")
+                theirs = family.score(champion, unseen, end)
+                self.backtest(rival, champion_version, unseen, end, theirs, segment=name)
+                if unseen > cut:
+                    ours = family.score(candidate, unseen, end)
+                    self.backtest(name, version, unseen, end, ours)
+            champion_version = (
+                f"{champion_version} of {rival}" if rival != name else champion_version
+            )
         gain = _gain(ours, theirs)
         metrics = {
             "candidate": ours.primary_value,
             "champion": theirs.primary_value if theirs else None,
             "gain": gain,
+            "judged_from": unseen.isoformat(),
         }
         if experiment is not None:
             self.registry.transition(
@@ -283,6 +306,17 @@ class Retrainer:
                 f"drift-triggered retrain of {name}: v{version} waits for review",
                 details,
             )
+        elif theirs is None and champion_version is not None:
+            self.registry.transition(
+                name,
+                version,
+                RegistryState.CHALLENGER,
+                actor=actor,
+                metrics=ours.metrics,
+                reason=f"v{champion_version} was trained on the backtest window (until "
+                f"{unseen.date()}): judged against it once a week it has not seen is in",
+            )
+            decision = "challenger"
         elif theirs is None and not sensitive:
             self.registry.transition(
                 name,
@@ -346,6 +380,12 @@ class Retrainer:
         )
         return "pending_review"
 
+    def _trained_until(self, name: str, version: str) -> pd.Timestamp | None:
+        """The end of the data the version was trained on, as its run recorded it."""
+        run_id = self.registry.tracker.client.get_model_version(name, version).run_id
+        until = self.registry.tracker.training_data(run_id).get(TRAINED_UNTIL) if run_id else None
+        return None if until is None else _naive(pd.Timestamp(until))
+
     def _experiments(self) -> Experiments:
         return Experiments(self.registry, self.alerts)
 
@@ -376,7 +416,8 @@ class Retrainer:
             )
 
 
-CHAMPION = RegistryState.CHAMPION.value
+def _naive(moment: pd.Timestamp) -> pd.Timestamp:
+    return moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo is not None else moment
 
 
 def _gain(ours: Evaluation, theirs: Evaluation | None) -> float:

@@ -21,6 +21,7 @@ import pandas as pd
 from shelfwise.evaluation.ranking import ranking_metrics
 from shelfwise.features.retail import RESOLVED
 from shelfwise.features.store import FeatureStore
+from shelfwise.lifecycle.retrain import TRAINED_UNTIL
 from shelfwise.models.base import Evaluation
 from shelfwise.recommend.popularity import PopularityRecommender
 from shelfwise.recommend.store_features import store_features
@@ -116,7 +117,11 @@ def train_recommender(
         model,
         experiment=EXPERIMENT,
         metrics=Evaluation(metrics, "ndcg@10", True),
-        dataset={"holdout_days": HOLDOUT_DAYS, "cut": cut.isoformat()},
+        dataset={
+            "holdout_days": HOLDOUT_DAYS,
+            "cut": cut.isoformat(),
+            TRAINED_UNTIL: cut.isoformat(),
+        },
         params={"ranker_features": model.fit_report_["ranker_features"]},
         tags={FINGERPRINT_TAG: fingerprint},
     )

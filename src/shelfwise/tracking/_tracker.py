@@ -322,6 +322,15 @@ class Tracker:
         metrics = {shelfwise_metric_name(k): v for k, v in run.data.metrics.items()}
         return Evaluation(metrics, primary, higher)
 
+    def training_data(self, run_id: str) -> dict[str, Any]:
+        """The run's training-data description (its dataset profile; empty: none logged)."""
+        run_inputs = self.client.get_run(run_id).inputs
+        inputs = run_inputs.dataset_inputs if run_inputs is not None else []
+        if not inputs:
+            return {}
+        found: dict[str, Any] = json.loads(inputs[0].dataset.profile or "{}")
+        return found
+
     def feature_importance(self, run_id: str) -> dict[str, float]:
         """The importance shares logged with the run (empty: none logged)."""
         with tempfile.TemporaryDirectory(prefix="shelfwise-importance-") as folder:
