@@ -8,9 +8,16 @@ import pytest
 import sqlalchemy as sa
 
 from shelfwise.lifecycle.alerts import AlertInbox
-from shelfwise.lifecycle.drift import DriftMonitor, data_drift, performance_drift, psi
+from shelfwise.lifecycle.drift import (
+    DriftMonitor,
+    DriftReport,
+    Statistic,
+    data_drift,
+    performance_drift,
+    psi,
+)
 from shelfwise.ops import DriftCheck, OperationalDatabase
-from shelfwise.ops.states import AlertStatus
+from shelfwise.ops.states import AlertStatus, DriftKind, DriftStatistic
 
 
 def test_psi_is_zero_for_the_same_distribution_and_large_for_a_shifted_one() -> None:
@@ -82,3 +89,22 @@ def test_the_monitor_records_every_statistic_and_alerts_once(
     assert not calm.drifted
     assert calm.alert is None
     assert len(inbox.list()) == 1
+
+
+def test_the_summary_keeps_segment_drift_apart_from_the_overall_share() -> None:
+    def data(feature: str, segment: str, drifted: bool) -> Statistic:
+        kind, statistic = DriftKind.DATA, DriftStatistic.CHI2
+        return Statistic(kind, statistic, 0.0, 0.01, drifted, feature, segment)
+
+    statistics = [
+        data("weekday", "all", False),
+        data("weekday", "segment=frequent", True),
+        data("hour", "all", True),
+        data("hour", "segment=frequent", True),
+    ]
+    summary = DriftReport("m", "1", statistics, 0.5, True, None).summary()
+    assert summary["drifted_features"] == ["hour"]
+    assert summary["drifted_in_segments"] == [
+        "hour (segment=frequent)",
+        "weekday (segment=frequent)",
+    ]

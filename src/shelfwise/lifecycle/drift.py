@@ -169,6 +169,9 @@ class DriftReport:
     drifted: bool
     alert: dict[str, Any] | None
 
+    def _drifted_data(self) -> list[Statistic]:
+        return [s for s in self.statistics if s.drifted and s.feature is not None]
+
     def summary(self) -> dict[str, Any]:
         return {
             "model_name": self.model_name,
@@ -176,7 +179,12 @@ class DriftReport:
             "drifted": self.drifted,
             "drifted_share": self.drifted_share,
             "drifted_features": sorted(
-                {s.feature for s in self.statistics if s.drifted and s.feature is not None}
+                {s.feature for s in self._drifted_data() if s.segment == ALL_SEGMENTS}
+            ),
+            "drifted_in_segments": sorted(
+                f"{s.feature} ({s.segment})"
+                for s in self._drifted_data()
+                if s.segment != ALL_SEGMENTS
             ),
             "performance": [asdict(s) for s in self.statistics if s.kind == DriftKind.PERFORMANCE],
         }

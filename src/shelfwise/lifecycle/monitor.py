@@ -248,9 +248,11 @@ def _performance(
 def _why(summary: dict[str, Any]) -> str:
     drifted = summary["drifted_features"]
     slipped = [p for p in summary["performance"] if p["drifted"]]
-    parts = [f"{summary['drifted_share']:.0%} of input features drifted"]
+    parts = [f"{summary['drifted_share']:.0%} of input features drifted overall"]
     if drifted:
         parts[0] += f" ({', '.join(drifted[:8])})"
+    if summary["drifted_in_segments"]:
+        parts.append("within segments: " + ", ".join(summary["drifted_in_segments"][:6]))
     if slipped:
         parts.append(
             "error rose "
