@@ -12,9 +12,10 @@ import sqlalchemy as sa
 
 from shelfwise.forecast.model import ForecasterSettings
 from shelfwise.lifecycle.alerts import AlertInbox
+from shelfwise.lifecycle.contract import Family, Policy
 from shelfwise.lifecycle.families import family_of
 from shelfwise.lifecycle.jobs import JobRunner
-from shelfwise.lifecycle.retrain import Family, Policy, Retrainer
+from shelfwise.lifecycle.retrain import Retrainer
 from shelfwise.ops import AuditEntry, BacktestResult, JobRun, RetrainingRun
 from shelfwise.recommend.two_stage import RecommenderSettings
 from shelfwise.simulate.shop import SimulatedShop

@@ -13,7 +13,8 @@ from shelfwise.forecast.family import ForecasterFamily
 from shelfwise.forecast.model import ForecasterSettings
 from shelfwise.lifecycle import ModelRegistry
 from shelfwise.lifecycle.alerts import AlertInbox
-from shelfwise.lifecycle.retrain import Policy, Retrainer
+from shelfwise.lifecycle.contract import Policy
+from shelfwise.lifecycle.retrain import Retrainer
 from shelfwise.models.base import Estimator, Evaluation
 from shelfwise.ops import BacktestResult, OperationalDatabase, RetrainingRun
 from shelfwise.ops.states import AlertAction, AlertStatus, RetrainingTrigger

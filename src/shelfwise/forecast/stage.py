@@ -26,7 +26,7 @@ from shelfwise.forecast.baselines import moving_average
 from shelfwise.forecast.demand import DemandQuery, demand_frame
 from shelfwise.forecast.model import DemandForecaster, ForecasterSettings
 from shelfwise.forecast.panel import PERIOD, SERIES, TARGET
-from shelfwise.lifecycle.retrain import TRAINED_UNTIL
+from shelfwise.lifecycle.contract import TRAINED_UNTIL
 from shelfwise.models.base import Evaluation
 from shelfwise.workspace import Workspace
 

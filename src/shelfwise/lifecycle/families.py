@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from shelfwise.lifecycle.retrain import Family
+    from shelfwise.lifecycle.contract import Family
     from shelfwise.workspace import Workspace
 
 

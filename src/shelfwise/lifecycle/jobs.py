@@ -38,7 +38,7 @@ from shelfwise.ops.states import JobStatus, RegistryState, RetrainingTrigger
 
 if TYPE_CHECKING:
     from shelfwise.lifecycle.alerts import AlertInbox
-    from shelfwise.lifecycle.retrain import Family, Policy
+    from shelfwise.lifecycle.contract import Family, Policy
     from shelfwise.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -217,7 +217,7 @@ class JobRunner:
     ) -> None:
         """``policy``: the promotion policy (default: the one the settings configure);
         ``family_options``: per model, what its family is made with (settings, scope)."""
-        from shelfwise.lifecycle.retrain import Policy
+        from shelfwise.lifecycle.contract import Policy
 
         self.workspace = workspace
         self.policy = policy or Policy.from_settings(workspace.settings)

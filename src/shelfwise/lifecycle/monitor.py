@@ -25,9 +25,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from shelfwise.lifecycle.alerts import AlertInbox
+from shelfwise.lifecycle.contract import Family, Policy
 from shelfwise.lifecycle.drift import DriftMonitor, Statistic, performance_drift
 from shelfwise.lifecycle.families import FAMILIES, family_of
-from shelfwise.lifecycle.retrain import Family, Policy, Retrainer
+from shelfwise.lifecycle.retrain import Retrainer
 from shelfwise.lifecycle.segments import segment_key
 from shelfwise.ops import BacktestResult
 from shelfwise.ops._models import ALL_SEGMENTS

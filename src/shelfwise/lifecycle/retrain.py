@@ -29,29 +29,29 @@ judged beside the champion and never promoted by the policy, and moves the exper
 shadow_testing, where the service scores the version beside the champion: the experiment's
 completion decides.
 
-A family takes part through :class:`Family`: how to train on a window and how to score a
-model on a window (:mod:`shelfwise.lifecycle.families` lists them). A family that can be
-trained per segment (:class:`Segmented`, a department say) gives each segment a model of its
-own (:meth:`Retrainer.run_segments`): its rival is the overall champion judged on the
-segment's data, so a segment's model becomes the segment's champion only where it beats the
-overall model by the policy's margin; serving routes a segment to its champion where it has
-one and to the overall champion elsewhere.
+A family takes part through :class:`~shelfwise.lifecycle.contract.Family`: how to train on a
+window and how to score a model on a window (:mod:`shelfwise.lifecycle.families` lists
+them). A family that can be trained per segment (:class:`Segmented`, a department say) gives
+each segment a model of its own (:meth:`Retrainer.run_segments`): its rival is the overall
+champion judged on the segment's data, so a segment's model becomes the segment's champion
+only where it beats the overall model by the policy's margin; serving routes a segment to
+its champion where it has one and to the overall champion elsewhere.
 """
 
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from shelfwise.lifecycle.alerts import AlertInbox
+from shelfwise.lifecycle.contract import TRAINED_UNTIL, Family, Policy, Segmented
 from shelfwise.lifecycle.experiments import EXPERIMENT_TAG, Experiments
 from shelfwise.lifecycle.registry import ModelRegistry
-from shelfwise.models.base import Estimator, Evaluation
+from shelfwise.models.base import Evaluation
 from shelfwise.ops import BacktestResult, RetrainingRun
 from shelfwise.ops._models import ALL_SEGMENTS
 from shelfwise.ops._schema import utc_now
@@ -64,75 +64,10 @@ from shelfwise.ops.states import (
 )
 
 if TYPE_CHECKING:
-    from shelfwise.settings import Settings
+    pass
 
 CHAMPION = RegistryState.CHAMPION.value
-TRAINED_UNTIL = "trained_until"  # in a training run's dataset: the end of its data
 MIN_JUDGED = pd.Timedelta(days=7)  # the fewest unseen days a champion is judged on
-
-
-class Family(Protocol):
-    """What the lifecycle needs of a model family to retrain and judge it."""
-
-    model_name: str
-    experiment: str
-
-    def latest(self) -> pd.Timestamp:
-        """The time of the newest data."""
-        ...
-
-    def sensitive_scope(self) -> list[str]:
-        """The sensitive categories the model's decisions cover (empty: none)."""
-        ...
-
-    def train(self, start: pd.Timestamp, end: pd.Timestamp) -> Estimator[Any]:
-        """A model fitted on the data in (start, end]."""
-        ...
-
-    def score(self, model: Estimator[Any], start: pd.Timestamp, end: pd.Timestamp) -> Evaluation:
-        """``model``, knowing the data up to ``start``, judged on (start, end]."""
-        ...
-
-    @property
-    def segment_column(self) -> str:
-        """What the family's segments are (a department, a kind of customer)."""
-        ...
-
-    def inputs(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-        """What the model reads about (start, end], one row per case, with the segment
-        column: what drift checks compare between windows."""
-        ...
-
-
-class Segmented(Family, Protocol):
-    """A family that can be trained per segment of ``segment_column``."""
-
-    def segments(self) -> list[str]:
-        """The segments with enough data for a model of their own."""
-        ...
-
-    def for_segment(self, level: str) -> Family:
-        """The family restricted to one segment, registered under the segment's model name
-        (:func:`shelfwise.lifecycle.segments.segment_model`) with ``overall_model`` set."""
-        ...
-
-
-@dataclass(frozen=True)
-class Policy:
-    window_days: int = 90
-    backtest_days: int = 30
-    drift_window_days: int = 30
-    min_improvement: float = 0.05
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Policy:
-        """The policy the settings configure (``retrain_window_days`` and the rest)."""
-        return cls(
-            window_days=settings.retrain_window_days,
-            backtest_days=settings.backtest_window_days,
-            drift_window_days=settings.drift_window_days,
-            min_improvement=settings.min_improvement,
-        )
 
 
 class Retrainer:

@@ -21,7 +21,7 @@ import pandas as pd
 from shelfwise.evaluation.ranking import ranking_metrics
 from shelfwise.features.retail import RESOLVED
 from shelfwise.features.store import FeatureStore
-from shelfwise.lifecycle.retrain import TRAINED_UNTIL
+from shelfwise.lifecycle.contract import TRAINED_UNTIL
 from shelfwise.models.base import Evaluation
 from shelfwise.recommend.popularity import PopularityRecommender
 from shelfwise.recommend.store_features import store_features
