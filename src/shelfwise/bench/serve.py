@@ -124,6 +124,7 @@ def _free_port() -> int:
 def _start(folder: Path, port: int) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "shelfwise", "serve", "--workspace", str(folder)]
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
+    env["SHELFWISE_SCHEDULER"] = "false"  # the API alone: no retrain may start mid-run
     progress(f"starting the service on port {port}")
     return subprocess.Popen(
         [*command, "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
