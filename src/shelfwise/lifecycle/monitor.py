@@ -87,7 +87,9 @@ def check_drift(
     if not report.drifted:
         return outcome
     why = _why(summary)
-    retrainer = Retrainer(workspace.registry, alerts, policy)
+    retrainer = Retrainer(
+        workspace.registry, alerts, policy or Policy.from_settings(workspace.settings)
+    )
     try:
         outcome["retrain"] = retrainer.run(
             family, RetrainingTrigger.DRIFT, actor, details={"summary": why, "drift": summary}
@@ -115,7 +117,7 @@ def check_backtest(
     max_degradation: float = 0.10,
 ) -> dict[str, Any]:
     """The champion on the latest backtest window against its own previous backtest."""
-    policy = policy or Policy()
+    policy = policy or Policy.from_settings(workspace.settings)
     name = family.model_name if family is not None else model_name
     champion, version = _champion(workspace, name)
     if champion is None:
