@@ -241,59 +241,45 @@ class Retrainer:
                 f"drift-triggered retrain of {name}: v{version} waits for review",
                 details,
             )
-        elif theirs is None and champion_version is not None:
-            self.registry.transition(
-                name,
-                version,
-                RegistryState.CHALLENGER,
-                actor=actor,
-                metrics=ours.metrics,
-                reason=f"v{champion_version} was trained on the backtest window (until "
-                f"{unseen.date()}): judged against it once a week it has not seen is in",
-            )
-            decision = "challenger"
-        elif theirs is None and not sensitive:
-            self.registry.transition(
-                name,
-                version,
-                RegistryState.CHAMPION,
-                actor=actor,
-                reason="no champion yet",
-                metrics=ours.metrics,
-            )
-            decision = "champion"
-        elif theirs is None or ours.better_than(theirs, self.policy.min_improvement):
-            if sensitive:
-                decision = self._hold(
-                    name,
-                    version,
-                    actor,
-                    AlertType.PROMOTION_PENDING,
-                    (f"{name} v{version} is {gain:.1%} better" if theirs else f"{name} v{version}")
-                    + f" but covers {', '.join(sensitive)}",
+        else:
+            to, reason = self._decide(ours, theirs, gain, champion_version, unseen)
+            if to == RegistryState.CHAMPION and sensitive:
+                better = (
+                    f"{name} v{version} is {gain:.1%} better" if theirs else f"{name} v{version}"
                 )
+                title = f"{better} but covers {', '.join(sensitive)}"
+                decision = self._hold(name, version, actor, AlertType.PROMOTION_PENDING, title)
             else:
                 self.registry.transition(
-                    name,
-                    version,
-                    RegistryState.CHAMPION,
-                    actor=actor,
-                    metrics=ours.metrics,
-                    reason=f"{gain:.1%} better than v{champion_version} on {ours.primary_metric}",
+                    name, version, to, actor=actor, metrics=ours.metrics, reason=reason
                 )
-                decision = "champion"
-        else:
-            self.registry.transition(
-                name,
-                version,
-                RegistryState.CHALLENGER,
-                actor=actor,
-                metrics=ours.metrics,
-                reason=f"{gain:.1%} against v{champion_version}: below the policy's "
-                f"{self.policy.min_improvement:.0%}, shadowed as challenger",
-            )
-            decision = "challenger"
+                decision = to.value
         return {"version": version, "decision": decision, "metrics": metrics}
+
+    def _decide(
+        self,
+        ours: Evaluation,
+        theirs: Evaluation | None,
+        gain: float,
+        champion: str | None,
+        unseen: pd.Timestamp,
+    ) -> tuple[RegistryState, str]:
+        """The policy's verdict on a candidate (before the sensitive-scope check)."""
+        if theirs is None and champion is not None:
+            return RegistryState.CHALLENGER, (
+                f"v{champion} was trained on the backtest window (until {unseen.date()}): "
+                "judged against it once a week it has not seen is in"
+            )
+        if theirs is None:
+            return RegistryState.CHAMPION, "no champion yet"
+        if ours.better_than(theirs, self.policy.min_improvement):
+            return RegistryState.CHAMPION, (
+                f"{gain:.1%} better than v{champion} on {ours.primary_metric}"
+            )
+        return RegistryState.CHALLENGER, (
+            f"{gain:.1%} against v{champion}: below the policy's "
+            f"{self.policy.min_improvement:.0%}, shadowed as challenger"
+        )
 
     def _hold(
         self,
