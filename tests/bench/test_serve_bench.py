@@ -4,14 +4,21 @@ another at a fixed rate over loopback."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import lightgbm as lgb
+import numpy as np
 import pandas as pd
 import pytest
 
-from shelfwise.bench import BenchOptions, dumps, run_benchmark
+from shelfwise.bench import BenchOptions, dumps, run_benchmark, serve_floor
 from shelfwise.bench.catalogue import simulated_products
 from shelfwise.bench.serve import SMOKE_ITEMS
+from shelfwise.features.store import FeatureStore
+from shelfwise.recommend.stage import purchase_log
+from shelfwise.serve.workspace import load_champion
 from shelfwise.settings import Settings
+from shelfwise.workspace import Workspace
 
 PHASE = ("rps_offered", "rps_served", "p50_ms", "p95_ms", "p99_ms", "errors", "model_share")
 
@@ -32,6 +39,38 @@ def test_serve_benchmark_smoke(
         assert figures[phase]["p50_ms"] <= figures[phase]["p99_ms"], phase
         assert 0 <= figures[phase]["model_share"] <= 1, phase
     assert figures["cached"]["model_share"] == 1  # the cache holds the model's answers alone
+    floor = figures["floor"]
+    assert floor["prepared"]["persons"] > 0
+    assert floor["prepared"]["features"] >= 80
+    for phase in serve_floor.PHASES:
+        assert floor[phase]["errors"] == 0, phase
+        assert floor[phase]["rps_served"] > 0, phase
+    assert floor["floor_ranker_2_workers"]["workers"] == 2
+    _floor_scores_are_the_champions(folder, tmp_path_factory.mktemp("floor"))
+
+
+def _floor_scores_are_the_champions(folder: Path, out: Path) -> None:
+    """The floor ranks exactly what the champion ranks: the same candidates, the same scores."""
+    workspace = Workspace(Settings(workspace=folder))  # as the bench opens it
+    try:
+        persons = sorted(purchase_log(workspace)["person_id"].astype(str).unique())[:3]
+        store = FeatureStore(workspace, online_url=workspace.settings.online_store_url)
+        if store.online_url.startswith("memory://"):
+            store.materialise()
+        model, _, _ = load_champion(workspace, store)
+    finally:
+        workspace.close()
+    assert model is not None
+    serve_floor.prepare(folder, persons, out, limit=3)
+    rows, skus = np.load(out / "rows.npy"), np.load(out / "skus.npy")
+    offsets = np.load(out / "offsets.npy")
+    booster = lgb.Booster(model_file=str(out / "ranker.txt"))
+    ranked = model.ranked(persons[:1], depth=len(model.items_))
+    scored = ranked[ranked["source"] != "fallback"].set_index("sku")["score"]
+    ours = pd.Series(booster.predict(rows[: offsets[1]]), index=skus[: offsets[1]])
+    shared = scored.index.intersection(ours.index)
+    assert len(shared) >= 0.9 * len(ours)  # new products placed among them have no row here
+    np.testing.assert_allclose(ours[shared].to_numpy(), scored[shared].to_numpy(), rtol=1e-6)
 
 
 def test_simulated_products_copy_a_real_products_attributes() -> None:

@@ -22,6 +22,11 @@ included); and ``items``, the catalogue the service holds: the workspace's produ
 1,000,000 (25,000 in smoke mode) with simulated new products (:mod:`shelfwise.bench.catalogue`)
 before the service starts. The issue's goals: uncached p99 <= 15 ms at 200 requests/s, cached
 >= 1,000 requests/s.
+
+``floor``: after the service stops, the uncached load again on a service that only ranks each
+person's precomputed candidates with the champion's ranker (:mod:`shelfwise.bench.serve_floor`),
+in one and in two worker processes: what this machine gives before any retrieval, features or
+rules, measured in the same run.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ TIMEOUT_SECONDS = 5.0
 CACHED_DISTINCT = 20
 ITEMS, SMOKE_ITEMS = 1_000_000, 25_000  # the catalogue served (see bench/catalogue.py)
 CONNECTIONS = 64  # the client's keep-alive connections
+FLOOR_PERSONS = {False: 300, True: 20}  # persons whose candidates the floor holds (by smoke)
 
 
 def run(options: BenchOptions) -> dict[str, Any]:
@@ -71,14 +77,32 @@ def run(options: BenchOptions) -> dict[str, Any]:
                 progress(f"{phase}: {rate:g} requests/s for {seconds:g} s")
                 figures[phase] = _drive_elsewhere(base, key, persons, phase, rate, seconds, start)
                 start += 0 if phase == "cached" else figures[phase]["requests"]
-            return {"figures": figures}
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=30)
+            _stop(server)
+        figures["floor"] = _floor(folder, Path(tmp), persons, options.smoke, port)
+        return {"figures": figures}
+
+
+def _floor(folder: Path, tmp: Path, persons: list[str], smoke: bool, port: int) -> dict[str, Any]:
+    """The same uncached load on a service that only ranks precomputed candidates
+    (:mod:`shelfwise.bench.serve_floor`): what no change to the pipeline can beat here."""
+    from shelfwise.bench import serve_floor
+
+    rate, seconds = (SMOKE if smoke else FULL)["uncached"]
+    prepared = tmp / "floor"
+    prepared.mkdir()
+    progress("floor: the champion's candidate rows, computed once")
+    facts = serve_floor.prepare(folder, persons, prepared, FLOOR_PERSONS[smoke])
+    return {"prepared": facts, **serve_floor.run(prepared, persons, rate, seconds, port)}
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=30)
 
 
 def _prepare(folder: Path, smoke: bool) -> tuple[list[str], int]:

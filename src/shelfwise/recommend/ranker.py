@@ -88,7 +88,7 @@ class Ranker:
         self.encoder = None
         if categorical:
             self.encoder = CategoricalEncoder().fit(frame, list(categorical))
-        matrix = self._matrix(frame)
+        matrix = self.matrix(frame)
         sizes = frame.groupby(group, sort=False).size().to_numpy()
         s = self.settings
         params: dict[str, Any] = {
@@ -123,7 +123,7 @@ class Ranker:
         if frame.empty:
             return np.empty(0)
         scores: NDArray[np.float64] = np.asarray(
-            self.booster.predict(self._matrix(frame), num_threads=self.settings.threads)
+            self.booster.predict(self.matrix(frame), num_threads=self.settings.threads)
         )
         return scores
 
@@ -135,7 +135,8 @@ class Ranker:
         pairs = sorted(zip(self.feature_names, gains, strict=True), key=lambda p: -p[1])
         return {name: float(gain) for name, gain in pairs}
 
-    def _matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """What the booster reads of ``frame``: the numeric features, then the encoded ones."""
         missing = [c for c in self.numeric if c not in frame.columns]
         if missing:
             raise ValueError(f"ranker features missing from the frame: {missing[:10]}")

@@ -425,11 +425,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         known = rows[rows >= 0]
         ranked = pd.DataFrame(columns=list(_RANKED))
         if len(known):
-            as_of = pd.Timestamp(self.latest_day_ * SECONDS_PER_DAY, unit="s", tz="UTC")
-            with span("retrieval", persons=len(known)):
-                candidates = self._restrict(self.stage_.generate(known, self.latest_day_))
-            with span("features", candidates=len(candidates)):
-                frame = self._feature_frame(candidates, self.users_, self.items_, as_of)
+            frame = self.candidate_frame(known)
             with span("ranking", candidates=len(frame)):
                 frame["score"] = self.ranker_.predict(frame)
             frame["bought_before"] = frame["buy_again_days"] > 0
@@ -456,6 +452,15 @@ class TwoStageRecommender(MatrixRecommender[Any]):
                     index=self.new_index_,
                 )
         return self.fill(ranked, people, int(k))
+
+    def candidate_frame(self, rows: NDArray[np.int64]) -> pd.DataFrame:
+        """The first stage's candidates for the known persons at ``rows`` (indices into
+        ``users_``), with every feature the ranker reads: what :meth:`ranked` scores."""
+        as_of = pd.Timestamp(self.latest_day_ * SECONDS_PER_DAY, unit="s", tz="UTC")
+        with span("retrieval", persons=len(rows)):
+            candidates = self._restrict(self.stage_.generate(rows, self.latest_day_))
+        with span("features", candidates=len(candidates)):
+            return self._feature_frame(candidates, self.users_, self.items_, as_of)
 
     def fill(self, ranked: pd.DataFrame, people: NDArray[np.str_], k: int) -> pd.DataFrame:
         """Lists shorter than k completed from popularity (for discovery: skus never bought)."""
