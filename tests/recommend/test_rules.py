@@ -75,6 +75,17 @@ def test_catalogue_sums_the_latest_snapshot_of_each_store(catalogue: Catalogue) 
     assert list(catalogue.index(["m1", "nope", "a1"])) == [6, -1, 0]
 
 
+def test_catalogue_index_of_a_few_skus_equals_the_indexed_lookup(catalogue: Catalogue) -> None:
+    """A short list is looked up sku by sku (a served list's stock check); the answer is the
+    same as through an index of the skus, unknown, missing and non-string skus included."""
+    asked: list[object] = ["m1", "nope", "a1", None, 7, "b2", float("nan"), "m1"]
+    one_by_one = catalogue.index(asked)
+    indexed = catalogue.index(np.asarray(asked, dtype=object))
+    assert one_by_one.dtype == np.int64
+    assert one_by_one.tolist() == indexed.tolist()
+    assert one_by_one.tolist()[:3] == [6, -1, 0]
+
+
 def test_catalogue_updates_in_place(catalogue: Catalogue) -> None:
     row = catalogue.index(["a2"])[0]
     assert catalogue.update_stock("a2", 4.0, store_id="s2", at=DAY2)

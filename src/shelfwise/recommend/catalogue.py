@@ -25,6 +25,7 @@ from shelfwise.data.contract.tables import SENSITIVE_CATEGORIES
 Values = ArrayLike | Sequence[Any]  # one value per sku; None or NaN where unknown
 _STORE_BITS = 32  # a (sku, store) stock key is sku_row << 32 | store_code
 _NO_TIME = np.iinfo(np.int64).min  # a store's stock reported without a time
+FEW = 128  # skus looked up one by one (a served list) rather than through an index of them
 
 
 def _texts(values: pd.Series) -> NDArray[np.object_]:
@@ -240,8 +241,19 @@ class Catalogue:
 
     def index(self, skus: Values | Iterable[Any]) -> NDArray[np.int64]:
         """Row position of each sku; -1 for a sku the catalogue does not know."""
+        if isinstance(skus, list) and len(skus) <= FEW:
+            # A served list (a cached answer's stock check): a hash lookup per sku costs a
+            # tenth of building an index of the few skus asked for.
+            return np.fromiter((self._position(sku) for sku in skus), np.int64, len(skus))
         rows: NDArray[np.int64] = self._index.get_indexer(_as_index(skus)).astype(np.int64)
         return rows
+
+    def _position(self, sku: Any) -> int:
+        try:
+            row = self._index.get_loc(sku)
+        except (KeyError, TypeError, pd.errors.InvalidIndexError):  # unknown, or unhashable
+            return -1
+        return row if isinstance(row, int) else -1
 
     def _row(self, sku: str) -> int:
         try:
