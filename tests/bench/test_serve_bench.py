@@ -25,8 +25,15 @@ PHASE = ("rps_offered", "rps_served", "p50_ms", "p95_ms", "p99_ms", "errors", "m
 
 @pytest.mark.service
 def test_serve_benchmark_smoke(
-    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+    settings: Settings,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The service's decisions get all the time they need: whether the model answers within
+    # the default 100 ms depends on what else the machine runs (in the full suite it once
+    # did not, and the cached phase's warm-up lists came from the fallbacks, which are
+    # never cached). The figures' shape, not the service's speed, is under test here.
+    monkeypatch.setenv("SHELFWISE_DECISION_DEADLINE_MS", "10000")
     folder = tmp_path_factory.mktemp("serve") / "workspace"
     options = BenchOptions(settings=settings, smoke=True, extra={"workspace": str(folder)})
     result = json.loads(dumps(run_benchmark("serve", options)).splitlines()[-1])
