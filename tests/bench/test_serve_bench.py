@@ -14,9 +14,8 @@ import pytest
 from shelfwise.bench import BenchOptions, dumps, run_benchmark, serve_floor
 from shelfwise.bench.catalogue import simulated_products
 from shelfwise.bench.serve import SMOKE_ITEMS
-from shelfwise.features.store import FeatureStore
 from shelfwise.recommend.stage import purchase_log
-from shelfwise.serve.workspace import load_champion
+from shelfwise.serve.workspace import load_champion, online_store
 from shelfwise.settings import Settings
 from shelfwise.workspace import Workspace
 
@@ -61,10 +60,7 @@ def _floor_scores_are_the_champions(folder: Path, out: Path) -> None:
     workspace = Workspace(Settings(workspace=folder))  # as the bench opens it
     try:
         persons = sorted(purchase_log(workspace)["person_id"].astype(str).unique())[:3]
-        store = FeatureStore(workspace, online_url=workspace.settings.online_store_url)
-        if store.online_url.startswith("memory://"):
-            store.materialise()
-        model, _, _ = load_champion(workspace, store)
+        model, _, _ = load_champion(workspace, online_store(workspace))
     finally:
         workspace.close()
     assert model is not None

@@ -43,19 +43,16 @@ CHUNK = 50  # persons per candidate computation
 def prepare(folder: Path, persons: list[str], out: Path, limit: int) -> dict[str, Any]:
     """Write the champion's ranker and the candidate rows of up to ``limit`` of ``persons``
     to ``out``; what was prepared."""
-    from shelfwise.features.store import FeatureStore
     from shelfwise.recommend.matrix import rows_of
-    from shelfwise.serve.workspace import load_champion
+    from shelfwise.serve.workspace import load_champion, online_store
     from shelfwise.settings import Settings
     from shelfwise.workspace import Workspace
 
     workspace = Workspace(Settings(workspace=folder))
     try:
-        store = FeatureStore(workspace, online_url=workspace.settings.online_store_url)
-        if store.online_url.startswith("memory://"):
-            store.materialise()
-        model, version, _ = load_champion(workspace, store)
-        if model is None or model.ranker_ is None:
+        model, version, _ = load_champion(workspace, online_store(workspace))
+        booster = None if model is None else model.ranker_.booster
+        if model is None or booster is None:
             raise RuntimeError(f"the workspace {folder} has no recommender champion to measure")
         rows = rows_of(model.users_, np.asarray(persons[:limit], dtype=str))
         rows = rows[rows >= 0]
@@ -63,16 +60,15 @@ def prepare(folder: Path, persons: list[str], out: Path, limit: int) -> dict[str
         for start in range(0, len(rows), CHUNK):
             frame = model.candidate_frame(rows[start : start + CHUNK])
             matrix = model.ranker_.matrix(frame).to_numpy(np.float32)
-            for person in frame["person_id"].unique():
-                at = (frame["person_id"] == person).to_numpy()
+            chunk_skus = frame["sku"].to_numpy(dtype=str)
+            for at in frame.groupby("person_id", sort=False).indices.values():
                 matrices.append(matrix[at])
-                skus.append(frame["sku"].to_numpy(dtype=str)[at])
-                offsets.append(offsets[-1] + int(at.sum()))
+                skus.append(chunk_skus[at])
+                offsets.append(offsets[-1] + len(at))
         np.save(out / "rows.npy", np.concatenate(matrices))
         np.save(out / "skus.npy", np.concatenate(skus))
         np.save(out / "offsets.npy", np.asarray(offsets, dtype=np.int64))
-        assert model.ranker_.booster is not None
-        model.ranker_.booster.save_model(str(out / "ranker.txt"))
+        booster.save_model(str(out / "ranker.txt"))
         (out / "version.json").write_text(json.dumps({"version": version}))
     finally:
         workspace.close()

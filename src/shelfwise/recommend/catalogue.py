@@ -253,17 +253,12 @@ class Catalogue:
             row = self._index.get_loc(sku)
         except (KeyError, TypeError, pd.errors.InvalidIndexError):  # unknown, or unhashable
             return -1
-        return row if isinstance(row, int) else -1
+        return row if isinstance(row, int) else -1  # the index is unique: never a slice
 
     def _row(self, sku: str) -> int:
-        try:
-            row = self._index.get_loc(sku)
-        except KeyError:
-            raise KeyError(
-                f"sku {sku!r} is not in the catalogue; rebuild it from products"
-            ) from None
-        if not isinstance(row, int):  # the index is unique, so never a slice or mask
-            raise TypeError(f"sku {sku!r}: ambiguous position")
+        row = self._position(sku)
+        if row < 0:
+            raise KeyError(f"sku {sku!r} is not in the catalogue; rebuild it from products")
         return row
 
     @property

@@ -53,9 +53,7 @@ def tenant_from_workspace(workspace: Workspace, name: str = TENANT) -> TenantRun
     products = workspace.analytic.frame("SELECT * FROM products")
     inventory = workspace.analytic.frame(INVENTORY_SQL)
     catalogue = Catalogue.from_frame(products, inventory if len(inventory) else None)
-    store = FeatureStore(workspace, online_url=settings.online_store_url)
-    if store.online_url.startswith("memory://"):
-        store.materialise()
+    store = online_store(workspace)
     model, version, facts = load_champion(workspace, store)
     forecaster, forecaster_version, forecaster_facts = load_forecaster(workspace)
     cache = open_cache(settings.cache_url, name)
@@ -89,6 +87,15 @@ def tenant_from_workspace(workspace: Workspace, name: str = TENANT) -> TenantRun
         shadow=shadow,
         segments=segments,
     )
+
+
+def online_store(workspace: Workspace) -> FeatureStore:
+    """The workspace's feature store as the service reads it: online, an in-memory online
+    store filled from the offline features first."""
+    store = FeatureStore(workspace, online_url=workspace.settings.online_store_url)
+    if store.online_url.startswith("memory://"):
+        store.materialise()
+    return store
 
 
 def load_champion(
