@@ -37,6 +37,13 @@ def group_name(keys: Sequence[str]) -> str:
 
 def entity_keys(rows: Any, keys: Sequence[str]) -> list[str | None]:
     """One string per row for the entity's key columns (None where a key is missing)."""
+    columns = [rows[k] for k in keys]
+    if all(isinstance(c, np.ndarray) and c.dtype.kind == "U" for c in columns):
+        joined = columns[0]  # fixed-width text: nothing can be missing, join in numpy
+        for column in columns[1:]:
+            joined = np.char.add(np.char.add(joined, KEY_SEPARATOR), column)
+        texts: list[str | None] = joined.tolist()
+        return texts
     if len(keys) == 1:
         return [None if _missing(v) else str(v) for v in rows[keys[0]]]
     # plain Python, not pandas strings: ten times faster on a request's few hundred rows

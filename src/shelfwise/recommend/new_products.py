@@ -98,50 +98,84 @@ def place(
         scores = np.where(scores > 0, scores, -np.inf).astype(np.float32)
         positions, values = top_k(scores, slots)
         chosen = np.where(positions >= 0, codes[np.maximum(positions, 0)], -1)
-    parts = []
-    for i, person in enumerate(people):
-        keep = chosen[i] >= 0
-        if not keep.any():
-            continue
-        picked = chosen[i][keep]
-        bought = content.history_[rows[i]].indices
-        anchors: list[str | None] = [None] * len(picked)
-        if len(bought):
-            nearest = (content.item_vectors_[bought] @ content.item_vectors_[picked].T).argmax(0)
-            anchors = [str(s) for s in content.items_[bought[nearest]]]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "person_id": person,
-                    "sku": content.items_[picked],
-                    "score": values[i][keep].astype(np.float64),
-                    "source": SOURCE,
-                    "bought_before": False,
-                    "repurchase_days": np.nan,
-                    "anchor_sku": pd.Series(anchors, dtype="string"),
-                    "_place": every * np.arange(1, int(keep.sum()) + 1) - 0.5,
-                }
-            )
-        )
-    if not parts:
+    keep = chosen >= 0
+    if not keep.any():
         return ranked
-    ordered = ranked.assign(_place=ranked.groupby("person_id", sort=False).cumcount() + 1.0)
-    out = pd.concat([ordered, *parts], ignore_index=True)
-    out = out.sort_values(["person_id", "_place"], kind="stable")
-    out = out.groupby("person_id", sort=False).head(k).reset_index(drop=True)
-    return _scored_in_place(out).drop(columns="_place")
-
-
-def _scored_in_place(out: pd.DataFrame) -> pd.DataFrame:
-    """Each new sku's score set between the ranker's scores above and below its place (its
-    content similarity is on another scale), so that rules ordering by score keep it there."""
-    new = out["source"].eq(SOURCE)
-    ranked_score = out["score"].where(~new)
-    by_person = ranked_score.groupby(out["person_id"], sort=False)
-    above, below = by_person.ffill(), by_person.bfill()
-    between = np.where(
-        above.notna() & below.notna(),
-        (above + below) / 2,
-        np.where(above.notna(), above - 1e-6, below + 1e-6),
+    who, slot = np.nonzero(keep)  # person by person, slot by slot
+    picked = chosen[who, slot]
+    placed = pd.DataFrame(
+        {
+            "person_id": people[who],
+            "sku": content.items_[picked],
+            "score": values[who, slot].astype(np.float64),
+            "source": SOURCE,
+            "bought_before": False,
+            "repurchase_days": np.nan,
+            "anchor_sku": pd.Series(_anchors(content, rows[who], picked), dtype="string"),
+        }
     )
-    return out.assign(score=np.where(new, between, out["score"]))
+    out = pd.concat([ranked, placed], ignore_index=True)
+    # Places: the ranker's rows 1, 2, ...; the j-th new sku of a list just before every * j.
+    place = np.concatenate(
+        [
+            _cumcount(ranked["person_id"].to_numpy(dtype=str)) + 1.0,
+            every * np.cumsum(keep, axis=1)[who, slot] - 0.5,
+        ]
+    )
+    person = pd.factorize(out["person_id"].to_numpy(dtype=str), sort=True)[0]
+    order = np.lexsort((place, person))
+    person = person[order]
+    kept = np.arange(len(order)) - np.searchsorted(person, person, side="left") < k
+    out = out.take(order[kept]).reset_index(drop=True)
+    return _scored_in_place(out, person[kept])
+
+
+def _cumcount(keys: NDArray[np.str_]) -> NDArray[np.int64]:
+    """Each row's position among the earlier rows of its key (``groupby().cumcount()``)."""
+    codes = pd.factorize(keys)[0]
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    out = np.empty(len(keys), dtype=np.int64)
+    out[order] = np.arange(len(keys)) - np.searchsorted(sorted_codes, sorted_codes, side="left")
+    return out
+
+
+def _anchors(
+    content: ContentRecommender, rows: NDArray[np.int64], picked: NDArray[np.int64]
+) -> list[str | None]:
+    """Per (person row, new sku code), the sku the person bought nearest to it (None: the
+    person bought nothing)."""
+    anchors: list[str | None] = [None] * len(picked)
+    for row in np.unique(rows):
+        at = np.flatnonzero(rows == row)
+        bought = content.history_[row].indices
+        if len(bought):
+            vectors = content.item_vectors_
+            nearest = (vectors[bought] @ vectors[picked[at]].T).argmax(0)
+            for i, sku in zip(at, content.items_[bought[nearest]], strict=True):
+                anchors[i] = str(sku)
+    return anchors
+
+
+def _scored_in_place(out: pd.DataFrame, person: NDArray[np.int64]) -> pd.DataFrame:
+    """Each new sku's score set between the ranker's scores above and below its place (its
+    content similarity is on another scale), so that rules ordering by score keep it there.
+    ``out`` is grouped by ``person`` (a code per row, ascending)."""
+    new = out["source"].to_numpy(dtype=object) == SOURCE
+    score = out["score"].to_numpy(dtype=np.float64)
+    n = len(score)
+    at = np.arange(n)
+    first = np.searchsorted(person, person, side="left")  # where each row's person begins
+    end = np.searchsorted(person, person, side="right")  # and the row after it ends
+    ranked = ~new & ~np.isnan(score)
+    up = np.maximum.accumulate(np.where(ranked, at, -1)) if n else at
+    down = np.minimum.accumulate(np.where(ranked, at, n)[::-1])[::-1] if n else at
+    has_up, has_down = up >= first, down < end
+    above = np.where(has_up, score[np.clip(up, 0, None)], np.nan)
+    below = np.where(has_down, score[np.clip(down, None, n - 1)], np.nan)
+    between = np.where(
+        has_up & has_down,
+        (above + below) / 2,
+        np.where(has_up, above - 1e-6, below + 1e-6),
+    )
+    return out.assign(score=np.where(new, between, score))

@@ -364,8 +364,9 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         frame = candidates.copy()
         frame.insert(0, "person_id", users[candidates["row"].to_numpy()])
         frame.insert(1, "sku", items[candidates["item"].to_numpy()])
-        scores = [c for c in frame.columns if c.endswith(("_score", "_z"))]
-        frame[scores] = frame[scores].replace([np.inf, -np.inf], np.nan)
+        for name in [c for c in frame.columns if c.endswith(("_score", "_z"))]:
+            values = frame[name].to_numpy()
+            frame[name] = np.where(np.isinf(values), np.nan, values)
         if self.features is None:
             if not self._training and self.feature_versions:
                 raise ValueError(
@@ -381,12 +382,16 @@ class TwoStageRecommender(MatrixRecommender[Any]):
             else None
         )
         if served is not None:  # the serving fast path: the same features, no frames between
-            found = {
-                name: values.astype(np.float32)
+            names = [
+                name
                 for name, values in served.items()
                 if name not in ("person_id", "sku", "as_of") and values.dtype.kind in "biuf"
-            }
-            return pd.concat([frame, pd.DataFrame(found, index=frame.index)], axis=1)
+            ]
+            block = np.empty((len(frame), len(names)), dtype=np.float32)  # one block, not many
+            for at, name in enumerate(names):
+                block[:, at] = served[name]
+            found = pd.DataFrame(block, index=frame.index, columns=names)
+            return pd.concat([frame, found], axis=1)
         rows = pd.DataFrame({"person_id": frame["person_id"], "sku": frame["sku"], "as_of": as_of})
         extra = self.features(rows)
         if len(extra) != len(rows):
@@ -427,19 +432,8 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         if len(known):
             frame = self.candidate_frame(known)
             with span("ranking", candidates=len(frame)):
-                frame["score"] = self.ranker_.predict(frame)
-            frame["bought_before"] = frame["buy_again_days"] > 0
-            frame["repurchase_days"] = frame["buy_again_cycle"]
-            anchor = frame["anchor"].to_numpy()
-            frame["anchor_sku"] = pd.Series(
-                np.where(anchor >= 0, self.items_[np.maximum(anchor, 0)], None),
-                index=frame.index,
-                dtype="string",
-            )
-            frame = frame.sort_values(
-                ["person_id", "score", "sku"], ascending=[True, False, True], kind="stable"
-            )
-            ranked = frame.groupby("person_id", sort=False).head(int(k))[list(_RANKED)]
+                score = self.ranker_.predict(frame)
+            ranked = self._best_ranked(frame, score, int(k))
             content = self.models_.get("content")
             if isinstance(content, ContentRecommender) and len(self.new_skus_):
                 ranked = new_products.place(
@@ -453,6 +447,32 @@ class TwoStageRecommender(MatrixRecommender[Any]):
                 )
         return self.fill(ranked, people, int(k))
 
+    def _best_ranked(self, frame: pd.DataFrame, score: NDArray[Any], k: int) -> pd.DataFrame:
+        """Each person's ``k`` best-scored candidates (ties to the smaller sku), persons in
+        sku order of their ids, with the columns :meth:`ranked` returns."""
+        person = pd.factorize(frame["person_id"].to_numpy(dtype=str), sort=True)[0]
+        sku = pd.factorize(frame["sku"].to_numpy(dtype=str), sort=True)[0]
+        order = np.lexsort((sku, -score, person))
+        person = person[order]
+        at = order[np.arange(len(order)) - np.searchsorted(person, person, side="left") < k]
+        picked = frame[["person_id", "sku", "source", "buy_again_days", "buy_again_cycle"]].take(at)
+        anchor = frame["anchor"].to_numpy()[at]
+        return pd.DataFrame(
+            {
+                "person_id": picked["person_id"],
+                "sku": picked["sku"],
+                "score": score[at],
+                "source": picked["source"],
+                "bought_before": picked["buy_again_days"] > 0,
+                "repurchase_days": picked["buy_again_cycle"],
+                "anchor_sku": pd.Series(
+                    np.where(anchor >= 0, self.items_[np.maximum(anchor, 0)], None),
+                    index=picked.index,
+                    dtype="string",
+                ),
+            }
+        )
+
     def candidate_frame(self, rows: NDArray[np.int64]) -> pd.DataFrame:
         """The first stage's candidates for the known persons at ``rows`` (indices into
         ``users_``), with every feature the ranker reads: what :meth:`ranked` scores."""
@@ -465,26 +485,31 @@ class TwoStageRecommender(MatrixRecommender[Any]):
     def fill(self, ranked: pd.DataFrame, people: NDArray[np.str_], k: int) -> pd.DataFrame:
         """Lists shorter than k completed from popularity (for discovery: skus never bought)."""
         order = self._popularity_order()
-        have = ranked.groupby("person_id").size()
-        short = [p for p in people if have.get(p, 0) < k]
-        extra = []
+        position = {p: i for i, p in enumerate(people)}
+        person = ranked["person_id"].to_numpy(dtype=object)
+        sku = ranked["sku"].to_numpy(dtype=object)
+        code = np.fromiter(
+            (position.get(p, len(people)) for p in person), dtype=np.int64, count=len(person)
+        )
+        have = np.bincount(code, minlength=len(people) + 1)
+        codes, extra = [code], []
         depth = k + 64
-        for person in short:
-            taken = set(ranked.loc[ranked["person_id"] == person, "sku"]) if len(have) else set()
-            row = rows_of(self.users_, np.array([person]))[0]
+        for at in np.flatnonzero(have[: len(people)] < k):
+            who = people[at]
+            taken = set(sku[code == at])
+            row = rows_of(self.users_, np.array([who]))[0]
             if self.settings.scope == "discovery" and row >= 0:
                 seen = self.history_[row].indices
                 taken |= set(self.items_[seen])
             chosen = [s for s in self.items_[order[: depth + len(taken)]] if s not in taken]
-            need = k - int(have.get(person, 0))
-            skus = np.asarray(chosen[:need], dtype=str)
+            skus = np.asarray(chosen[: k - int(have[at])], dtype=str)
             bought = np.zeros(len(skus), dtype=bool)
             if row >= 0:
                 bought = np.isin(skus, self.items_[self.history_[row].indices])
             extra.append(
                 pd.DataFrame(
                     {
-                        "person_id": person,
+                        "person_id": who,
                         "sku": skus,
                         "score": np.nan,
                         "source": FALLBACK,
@@ -494,11 +519,13 @@ class TwoStageRecommender(MatrixRecommender[Any]):
                     }
                 )
             )
+            codes.append(np.full(len(skus), at, dtype=np.int64))
         out = pd.concat([ranked, *extra], ignore_index=True) if extra else ranked
-        position = {p: i for i, p in enumerate(people)}
-        out = out.assign(_order=out["person_id"].map(position)).sort_values("_order", kind="stable")
-        out = out.drop(columns="_order").reset_index(drop=True)
-        out["rank"] = out.groupby("person_id").cumcount() + 1
+        by_person = np.concatenate(codes)
+        placed = np.argsort(by_person, kind="stable")
+        by_person = by_person[placed]
+        out = out.take(placed).reset_index(drop=True)
+        out["rank"] = np.arange(len(out)) - np.searchsorted(by_person, by_person, side="left") + 1
         out["score"] = out["score"].astype(np.float64)  # all NaN for strangers: still numeric
         return out[["person_id", "sku", "score", "rank", *_RANKED[3:]]]
 
