@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from shelfwise.recommend.catalogue import Catalogue
 
@@ -89,12 +90,12 @@ def explain(frame: pd.DataFrame, catalogue: Catalogue) -> pd.Series:
     if missing:
         raise ValueError(f"frame: missing columns {missing}")
     n = len(frame)
-    facts = catalogue.facts(frame["sku"])
+    item = catalogue.index(list(frame["sku"].to_numpy(dtype=object)))
     anchors = np.full(n, None, dtype=object)
     if "anchor_sku" in frame.columns:
-        given = frame["anchor_sku"]
-        anchors = given.astype(object).where(given.notna(), None).to_numpy(dtype=object)
-    anchor_titles = catalogue.facts(anchors)["title"].to_numpy(dtype=object)
+        anchors = objects(frame["anchor_sku"])
+    anchor_item = catalogue.index(list(anchors))
+    anchor_titles = _picked(catalogue.title, anchor_item)
     days = (
         pd.to_numeric(frame["repurchase_days"], errors="coerce").to_numpy(
             dtype=np.float64, na_value=np.nan
@@ -108,8 +109,8 @@ def explain(frame: pd.DataFrame, catalogue: Catalogue) -> pd.Series:
         anchors,
         anchor_titles,
         days,
-        facts["category"].to_numpy(dtype=object),
-        facts["sensitive_category"].to_numpy(dtype=object),
+        _picked(catalogue.category, item),
+        _picked(catalogue.sensitive_category, item),
         strict=True,
     ):
         if sensitive is not None and source != "pinned":
@@ -120,3 +121,17 @@ def explain(frame: pd.DataFrame, catalogue: Catalogue) -> pd.Series:
             explain_one(str(source), anchor=shown, repurchase_days=interval, category=category)
         )
     return pd.Series(sentences, index=frame.index, dtype=object, name="explanation")
+
+
+def _picked(values: NDArray[np.object_], rows: NDArray[np.int64]) -> NDArray[np.object_]:
+    """The catalogue's facts at ``rows``; None where the catalogue does not know the sku."""
+    picked = values[np.maximum(rows, 0)]
+    picked[rows < 0] = None  # fancy indexing made a copy: the catalogue is untouched
+    return picked
+
+
+def objects(column: pd.Series) -> NDArray[np.object_]:
+    """A column's values as Python objects, None where missing (NaN, NA, None)."""
+    values = np.array(column.to_numpy(dtype=object), dtype=object)  # a copy of our own
+    values[pd.isna(values)] = None
+    return values

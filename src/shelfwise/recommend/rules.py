@@ -39,7 +39,7 @@ from shelfwise.data.contract.tables import SENSITIVE_CATEGORIES
 from shelfwise.models.settings import Constraints, EstimatorSettings, Interval, Options
 from shelfwise.recommend.catalogue import Catalogue
 from shelfwise.recommend.diversity import mmr_select
-from shelfwise.recommend.explain import explain
+from shelfwise.recommend.explain import explain, objects
 from shelfwise.recommend.overrides import Overrides
 
 SCOPES = ("all", "cross_sell", "up_sell", "discovery", "buy_again")
@@ -271,7 +271,10 @@ def _column(frame: pd.DataFrame, name: str, default: Any, dtype: Any) -> NDArray
         return np.full(len(frame), default, dtype=dtype)
     values = frame[name]
     if dtype is object:
-        return np.asarray(values.astype(object).where(values.notna(), None), dtype=object)
+        return objects(values)
+    if values.dtype == np.dtype(dtype):  # plain numpy: nothing missing to fill but NaN
+        array = values.to_numpy()
+        return np.where(np.isnan(array), default, array) if array.dtype.kind == "f" else array
     nullable: Any = "boolean" if dtype is bool else dtype
     return np.asarray(values.astype(nullable).fillna(default), dtype=dtype)
 
