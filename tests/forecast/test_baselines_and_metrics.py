@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from shelfwise.forecast import baselines
-from shelfwise.forecast.blend import fit_intervals, fit_weights, simplex
+from shelfwise.forecast.blend import (
+    UNSCALED,
+    conformal_bounds,
+    fit_intervals,
+    fit_weights,
+    simplex,
+)
 from shelfwise.forecast.metrics import forecast_metrics, naive_scale
 
 NAN = np.nan
@@ -66,8 +72,39 @@ def test_conformal_quantiles_per_horizon() -> None:
     horizon = np.ones(1001, dtype=np.int64)
     classes = np.zeros(1001, dtype=np.int64)
     q = fit_intervals(error, horizon, classes, 1, 0.8)
-    assert q[0, 0].tolist() == pytest.approx([-0.8, 0.8])
-    assert q[0, 3].tolist() == pytest.approx([-0.8, 0.8])  # too few rows: the horizon's
+    # The 100th and 902nd of 1001 (floor and ceil of 1002 x 0.1 and 0.9), not -0.8 and 0.8.
+    assert q[0, 0].tolist() == pytest.approx([-0.802, 0.802])
+    assert q[0, 3].tolist() == pytest.approx([-0.802, 0.802])  # too few rows: the horizon's
+    assert q[0, UNSCALED].tolist() == [0.0, 0.0]  # no row without a scale
+
+
+def test_conformal_bounds_have_the_finite_sample_correction_per_side() -> None:
+    errors = np.arange(19.0, 0.0, -1.0)  # 1..19, in any order
+    # 80%: a new error exchangeable with 19 falls below the 2nd or above the 18th smallest
+    # with probability 2/20 each: exactly 10% a side (np.quantile's 2.8 and 17.2 miss more).
+    assert conformal_bounds(errors, 0.8).tolist() == [2.0, 18.0]
+    assert conformal_bounds(errors, 0.9).tolist() == [1.0, 19.0]  # 20 x 0.05 = 1
+    skewed = np.array([-1.0, 0.0, 0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0])
+    assert conformal_bounds(skewed, 0.6).tolist() == [0.0, 8.0]  # floor(2) and ceil(8)
+    assert conformal_bounds(np.array([1.0, 2.0, 3.0]), 0.8).tolist() == [1.0, 3.0]  # too few
+    assert conformal_bounds(np.zeros(0), 0.8).tolist() == [0.0, 0.0]
+
+
+def test_rows_without_a_scale_are_their_own_group_in_units() -> None:
+    # 400 scaled rows per horizon (class 0, errors -1..1) and 30 unscaled ones (errors in units,
+    # 0..290) spread over 2 horizons: too few per horizon, so pooled over the horizons, and kept
+    # out of the scaled classes' bounds.
+    scaled = np.tile(np.linspace(-1, 1, 399), 2)
+    units = np.arange(30) * 10.0
+    error = np.concatenate([scaled, units])
+    horizon = np.concatenate([np.repeat([1, 2], 399), np.tile([1, 2], 15)]).astype(np.int64)
+    groups = np.concatenate([np.zeros(798), np.full(30, UNSCALED)]).astype(np.int64)
+    q = fit_intervals(error, horizon, groups, 2, 0.8)
+    expected = conformal_bounds(np.linspace(-1, 1, 399), 0.8).tolist()
+    assert q[0, 0].tolist() == q[1, 0].tolist() == expected  # untouched by the unscaled rows
+    assert q[0, 1].tolist() == expected  # a class with no row: the horizon's scaled rows
+    # 30 errors: the floor(3.1) = 3rd and the ceil(27.9) = 28th smallest, at each horizon.
+    assert q[0, UNSCALED].tolist() == q[1, UNSCALED].tolist() == [20.0, 270.0]
 
 
 def test_metrics_known_answers() -> None:

@@ -172,3 +172,39 @@ def test_a_fitted_model_forecasts_from_a_newer_history_without_refitting(
     out = later.predict(_next_weeks(later))
     assert len(out) == 12 * 4
     assert out["period_start"].min() == pd.Timestamp("2024-10-07")
+
+
+def test_series_with_no_sale_in_the_scale_window_get_intervals_in_units(
+    weekly: pd.DataFrame,
+) -> None:
+    import copy
+
+    from shelfwise.forecast.blend import UNSCALED
+
+    frame = weekly.copy()
+    week = (frame["period_start"] - frame["period_start"].min()).dt.days // 7
+    observed = frame["quantity"].notna()
+    # sku00: nothing sold in weeks 5-35 (at every validation origin, 33-35, its 17-week spread
+    # window is empty), then a relaunch at 6 a week; sku02: discontinued after week 14.
+    quiet = (frame["series_id"] == "sku00") & observed
+    frame.loc[quiet & week.between(5, 35), "quantity"] = 0.0
+    frame.loc[quiet & (week >= 36), "quantity"] = 6.0
+    frame.loc[(frame["series_id"] == "sku02") & observed & (week >= 15), "quantity"] = 0.0
+    model = DemandForecaster(FAST).fit(frame)
+    assert model.intervals_.shape == (4, UNSCALED + 1, 2)
+    # The relaunch's errors are in units (at most the 6 sold), not divided by a zero scale
+    # (they were tens of thousands of "scales" wide in the intermittent class).
+    assert 0 < model.intervals_[:, UNSCALED, 1].max() <= 6.0
+    assert np.abs(model.intervals_[:, :UNSCALED]).max() < 100
+    out = model.predict(_next_weeks(model))
+    gone = out[out["series_id"] == "sku02"]
+    bounds = model.intervals_[np.arange(4), UNSCALED]
+    assert gone["upper"].tolist() == pytest.approx(
+        (gone["forecast"] + np.maximum(bounds[:, 1], 0.0)).tolist()
+    )
+    # A model saved before the group existed keeps the classes and the floored scale.
+    old = copy.copy(model)
+    old.intervals_ = model.intervals_[:, :UNSCALED]
+    before = old.predict(_next_weeks(model))
+    assert before["forecast"].tolist() == out["forecast"].tolist()
+    assert (before.loc[gone.index, "upper"] - gone["forecast"]).max() < 0.01

@@ -9,11 +9,18 @@ model with them, one set of weights per Syntetos-Boylan demand class, chosen on 
 origins by the total absolute error. Intervals are split-conformal: the quantiles of the
 blend's validation errors, divided by each series' scale, per horizon and demand class (per
 horizon alone where a class has too few rows), so their coverage is measured, not assumed.
+Each side is its own conformal quantile with the finite-sample correction: of n errors, the
+upper bound is the ceil((n + 1)(1 + level) / 2)-th smallest and the lower bound the
+floor((n + 1)(1 - level) / 2)-th, so that a new error exchangeable with them falls above (below)
+with probability at most (1 - level) / 2. Rows of a series with no sale in its scale window
+(a product not launched yet, or discontinued) have no scale to divide by: they are a group of
+their own, their errors in units.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 import numpy as np
@@ -24,6 +31,7 @@ from shelfwise.forecast.baselines import CLASSES
 Matrix = NDArray[np.float64]
 STEP = 0.1
 MIN_ROWS = 200
+UNSCALED = len(CLASSES)  # the interval group of rows with no scale: errors in units
 
 
 def simplex(members: int, step: float = STEP) -> Matrix:
@@ -52,25 +60,48 @@ def fit_weights(members: Matrix, actual: NDArray[np.float64], classes: NDArray[n
     return weights
 
 
+def conformal_bounds(errors: NDArray[np.float64], level: float) -> NDArray[np.float64]:
+    """The lower and upper split-conformal bounds of ``errors`` at ``level``, each side on its
+    own: the floor((n + 1)(1 - level) / 2)-th and the ceil((n + 1)(1 + level) / 2)-th smallest
+    of the n errors (the smallest and largest where n is too small for the level); zeros
+    without an error."""
+    n = len(errors)
+    if n == 0:
+        return np.zeros(2)
+    tail = (1 - level) / 2
+    ordered = np.sort(errors)
+    low = min(max(math.floor((n + 1) * tail + 1e-9), 1), n)
+    high = min(max(math.ceil((n + 1) * (1 - tail) - 1e-9), 1), n)
+    return np.array([ordered[low - 1], ordered[high - 1]])
+
+
 def fit_intervals(
     error: NDArray[np.float64],
     horizon: NDArray[np.int64],
-    classes: NDArray[np.int64],
+    groups: NDArray[np.int64],
     horizons: int,
     level: float,
 ) -> NDArray[np.float64]:
-    """Lower and upper scaled-error quantiles, shape (horizons, classes, 2)."""
-    low, high = (1 - level) / 2, (1 + level) / 2
-    out = np.zeros((horizons, len(CLASSES), 2))
+    """Lower and upper error bounds, shape (horizons, classes + 1, 2). ``groups``: each row's
+    demand class (its ``error`` scaled), or :data:`UNSCALED` (its error in units). A class with
+    fewer than ``MIN_ROWS`` rows at a horizon takes the bounds of every scaled row there; the
+    unscaled group, with too few there, the bounds of its rows over every horizon."""
+    out = np.zeros((horizons, len(CLASSES) + 1, 2))
+    unscaled = groups == UNSCALED
+    pooled_unscaled = conformal_bounds(error[unscaled], level)
     for h in range(1, horizons + 1):
         at = horizon == h
-        pooled = error[at] if at.any() else error
-        fallback = np.quantile(pooled, [low, high]) if len(pooled) else np.zeros(2)
+        scaled = at & ~unscaled
+        fallback = conformal_bounds(error[scaled if scaled.any() else ~unscaled], level)
         for index in range(len(CLASSES)):
-            rows = at & (classes == index)
+            rows = at & (groups == index)
             out[h - 1, index] = (
-                np.quantile(error[rows], [low, high]) if rows.sum() >= MIN_ROWS else fallback
+                conformal_bounds(error[rows], level) if rows.sum() >= MIN_ROWS else fallback
             )
+        rows = at & unscaled
+        out[h - 1, UNSCALED] = (
+            conformal_bounds(error[rows], level) if rows.sum() >= MIN_ROWS else pooled_unscaled
+        )
     return out
 
 

@@ -32,8 +32,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from shelfwise.forecast import baselines
-from shelfwise.forecast.blend import adopt_tiers, fit_intervals, fit_weights
-from shelfwise.forecast.design import Design, Rows, rows_at
+from shelfwise.forecast.blend import UNSCALED, adopt_tiers, fit_intervals, fit_weights
+from shelfwise.forecast.design import MIN_SCALE, Design, Rows, rows_at
 from shelfwise.forecast.metrics import forecast_metrics, naive_scale
 from shelfwise.forecast.panel import PERIOD, SERIES, TARGET, Panel, panel_from_frame
 from shelfwise.forecast.settings import MIN_VALIDATION
@@ -298,12 +298,9 @@ class DemandForecaster(Estimator[ForecasterSettings]):
         classes = self._classes_at(rows)
         self.weights_ = fit_weights(members, actual, classes)
         blended = self._finish(members, classes, rows)
+        spread, groups = self._interval_groups(rows, classes)
         self.intervals_ = fit_intervals(
-            (actual - blended) / self._spread_at(rows),
-            rows.horizon,
-            classes,
-            s.horizon,
-            s.interval_level,
+            (actual - blended) / spread, rows.horizon, groups, s.horizon, s.interval_level
         )
         total = max(actual.sum(), 1e-9)
         return {
@@ -356,13 +353,25 @@ class DemandForecaster(Estimator[ForecasterSettings]):
         classes = self._at_origins(rows, baselines.demand_classes, max(self.design_.windows[:2]))
         return np.asarray(classes, dtype=np.int64)
 
-    def _spread_at(self, rows: Rows) -> NDArray[np.float64]:
-        """Each row's error scale for the intervals: the series' typical one-period change over
-        two scale windows (volatile series get wider intervals than steady ones of the same
-        level), at least a tenth of its level."""
+    def _interval_groups(
+        self, rows: Rows, classes: NDArray[np.int64], unscaled_group: bool = True
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        """Each row's error scale for the intervals and its interval group. The scale: the
+        series' typical one-period change over two scale windows (volatile series get wider
+        intervals than steady ones of the same level), at least a tenth of its level; the group:
+        its demand class. A series with no sale in that window (not launched yet, or
+        discontinued) has no scale: its rows are the group ``UNSCALED``, their errors in units
+        (divided by 1), so that they neither blow up their class's scaled errors nor get a
+        zero-width interval (``unscaled_group=False``: a model saved before that group existed,
+        whose rows keep their classes and the floored scale)."""
         window = 2 * self.design_.scale_window + 1
         change = self._at_origins(rows, lambda y: np.sqrt(naive_scale(y)), window)
-        return np.asarray(np.maximum(np.nan_to_num(change, nan=0.0), 0.1 * rows.scale), float)
+        change = np.nan_to_num(np.asarray(change, float), nan=0.0)
+        unsold = (change <= 0) & (rows.scale <= MIN_SCALE)
+        unsold &= unscaled_group
+        spread = np.where(unsold, 1.0, np.maximum(change, 0.1 * rows.scale))
+        groups = np.where(unsold, UNSCALED, classes)
+        return np.asarray(spread, float), np.asarray(groups, np.int64)
 
     def _finish(self, members: Matrix, classes: NDArray[np.int64], rows: Rows) -> Matrix:
         """The blend, clipped at 0, with sub-unit forecasts of zero-dominated series at 0."""
@@ -430,9 +439,11 @@ class DemandForecaster(Estimator[ForecasterSettings]):
         members = np.column_stack([model, simple])
         classes = self._classes_at(rows)
         forecast = self._finish(members, classes, rows)
-        quantiles = self.intervals_[rows.horizon - 1, classes]
+        spread, groups = self._interval_groups(
+            rows, classes, unscaled_group=self.intervals_.shape[1] > UNSCALED
+        )
+        quantiles = self.intervals_[rows.horizon - 1, groups]
         # The interval holds the forecast even where the validation errors leaned one way.
-        spread = self._spread_at(rows)
         lower = np.maximum(forecast + np.minimum(quantiles[:, 0], 0.0) * spread, 0.0)
         upper = forecast + np.maximum(quantiles[:, 1], 0.0) * spread
         position = pd.Series(
