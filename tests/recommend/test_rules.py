@@ -16,6 +16,7 @@ from shelfwise.recommend.rules import (
     OUTPUT_COLUMNS,
     RULES,
     RulePolicy,
+    _normalise,
     apply_rules,
 )
 
@@ -398,3 +399,12 @@ def test_bad_input_is_named(catalogue: Catalogue) -> None:
 def test_policy_round_trips() -> None:
     policy = RulePolicy(allowed_sensitive=("health",), scope="up_sell", margin=0.5, diversity=0.2)
     assert RulePolicy.from_dict(policy.to_dict()) == policy
+
+
+def test_minmax_normalisation_is_per_person_and_passes_missing_values_over() -> None:
+    values = np.array([1.0, 3.0, np.nan, 5.0, 5.0, np.nan, 2.0])
+    person = np.array([0, 0, 0, 1, 1, 2, 0])
+    # person 0 spans 1..3; person 1 has one value (all equal: 1); person 2 none (unknown: 0)
+    np.testing.assert_allclose(
+        _normalise(values, person, "minmax"), [0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.5]
+    )

@@ -90,12 +90,7 @@ def explain(frame: pd.DataFrame, catalogue: Catalogue) -> pd.Series:
     if missing:
         raise ValueError(f"frame: missing columns {missing}")
     n = len(frame)
-    item = catalogue.index(list(frame["sku"].to_numpy(dtype=object)))
-    anchors = np.full(n, None, dtype=object)
-    if "anchor_sku" in frame.columns:
-        anchors = objects(frame["anchor_sku"])
-    anchor_item = catalogue.index(list(anchors))
-    anchor_titles = _picked(catalogue.title, anchor_item)
+    anchors = objects(frame["anchor_sku"]) if "anchor_sku" in frame.columns else None
     days = (
         pd.to_numeric(frame["repurchase_days"], errors="coerce").to_numpy(
             dtype=np.float64, na_value=np.nan
@@ -103,24 +98,48 @@ def explain(frame: pd.DataFrame, catalogue: Catalogue) -> pd.Series:
         if "repurchase_days" in frame.columns
         else np.full(n, np.nan)
     )
-    sentences = []
+    return pd.Series(
+        sentences(
+            frame["sku"].to_numpy(dtype=object),
+            frame["source"].to_numpy(dtype=object),
+            np.full(n, None, dtype=object) if anchors is None else anchors,
+            days,
+            catalogue,
+        ),
+        index=frame.index,
+        dtype=object,
+        name="explanation",
+    )
+
+
+def sentences(
+    skus: NDArray[np.object_],
+    sources: NDArray[np.object_],
+    anchors: NDArray[np.object_],
+    repurchase_days: NDArray[np.float64],
+    catalogue: Catalogue,
+) -> list[str]:
+    """:func:`explain` over arrays (anchors None where there is none, days NaN)."""
+    item = catalogue.index(list(skus))
+    anchor_titles = _picked(catalogue.title, catalogue.index(list(anchors)))
+    out = []
     for source, anchor, title, interval, category, sensitive in zip(
-        frame["source"].to_numpy(dtype=object),
+        sources,
         anchors,
         anchor_titles,
-        days,
+        repurchase_days,
         _picked(catalogue.category, item),
         _picked(catalogue.sensitive_category, item),
         strict=True,
     ):
         if sensitive is not None and source != "pinned":
-            sentences.append(NEUTRAL)
+            out.append(NEUTRAL)
             continue
         shown = title if title is not None else (None if anchor is None else str(anchor))
-        sentences.append(
+        out.append(
             explain_one(str(source), anchor=shown, repurchase_days=interval, category=category)
         )
-    return pd.Series(sentences, index=frame.index, dtype=object, name="explanation")
+    return out
 
 
 def _picked(values: NDArray[np.object_], rows: NDArray[np.int64]) -> NDArray[np.object_]:

@@ -39,7 +39,7 @@ from shelfwise.data.contract.tables import SENSITIVE_CATEGORIES
 from shelfwise.models.settings import Constraints, EstimatorSettings, Interval, Options
 from shelfwise.recommend.catalogue import Catalogue
 from shelfwise.recommend.diversity import mmr_select
-from shelfwise.recommend.explain import explain, objects
+from shelfwise.recommend.explain import objects, sentences
 from shelfwise.recommend.overrides import Overrides
 
 SCOPES = ("all", "cross_sell", "up_sell", "discovery", "buy_again")
@@ -454,13 +454,17 @@ def _normalise(
     values: NDArray[np.float64], person: NDArray[np.int64], how: str
 ) -> NDArray[np.float64]:
     """Per person into [0, 1], by min-max or by average rank; all equal: 1; unknown: 0."""
-    groups = pd.Series(values).groupby(person)
     if how == "rank":
+        groups = pd.Series(values).groupby(person)
         spread = groups.transform("count").to_numpy(np.float64) - 1
         position = groups.rank(method="average").to_numpy(np.float64) - 1
     else:
-        low = groups.transform("min").to_numpy(np.float64)
-        spread = groups.transform("max").to_numpy(np.float64) - low
+        persons = int(person.max(initial=-1)) + 1
+        low, high = np.full(persons, np.inf), np.full(persons, -np.inf)
+        np.fmin.at(low, person, values)  # fmin and fmax pass NaN over, as pandas' min does
+        np.fmax.at(high, person, values)
+        low, high = low[person], high[person]
+        spread = high - low  # a person without a value: no spread, and 0 below
         position = values - low
     with np.errstate(invalid="ignore", divide="ignore"):
         scaled = np.where(spread > 0, position / spread, 1.0)
@@ -520,6 +524,8 @@ def _place_pins(
     so e_j - j is the running maximum of position_j - j; the r-th chosen item then lands at
     the r-th position no pin holds, r + #{j: e_j - j <= r}.
     """
+    if not len(pins):  # the usual case: the chosen rows, person by person, as they are
+        return chosen[chosen >= 0], pins
     order = np.lexsort((rows.item[pins], rows.pin[pins], rows.person[pins]))
     pins = pins[order]
     owner = rows.person[pins]
@@ -556,17 +562,19 @@ def _output(
 ) -> pd.DataFrame:
     person = rows.person[final]
     rank = np.arange(len(final)) - np.searchsorted(person, person, side="left") + 1
-    frame = pd.DataFrame(
+    sku, source = rows.sku[final].astype(str), rows.source[final].astype(str)
+    anchor, days = rows.anchor[final], rows.repurchase_days[final]
+    return pd.DataFrame(
         {
             "person_id": persons[person].astype(str),
-            "sku": rows.sku[final].astype(str),
+            "sku": sku,
             "rank": rank.astype(np.int64),
             "score": rows.score[final],
             "objective": objective[final],
-            "source": rows.source[final].astype(str),
-            "anchor_sku": rows.anchor[final],
-            "repurchase_days": rows.repurchase_days[final],
+            "source": source,
+            "explanation": np.asarray(
+                sentences(sku.astype(object), source.astype(object), anchor, days, catalogue),
+                dtype=object,
+            ),
         }
     )
-    frame["explanation"] = explain(frame, catalogue)
-    return frame[list(OUTPUT_COLUMNS)]
