@@ -9,6 +9,7 @@ item a rule removed), so a list is only short when the catalogue itself has noth
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -61,23 +62,31 @@ def decide(
         ranked = _ranked(model, pending, depth, contexts or {}, catalogue)
         with span("rules", candidates=len(ranked)):
             result = apply_rules(ranked, catalogue, policy, k=k, basket=basket, overrides=overrides)
-        have = result.recommendations.groupby("person_id").size()
+        recommendations = result.recommendations
+        have = Counter(recommendations["person_id"].to_numpy(dtype=object))
         short = [p for p in pending if have.get(p, 0) < k]
         final = short if depth >= len(model.items_) else []
-        done = result.recommendations["person_id"].isin(set(pending) - set(short) | set(final))
-        lists.append(result.recommendations[done])
-        removed.append(
-            result.removed[result.removed["person_id"].isin(set(pending) - set(short) | set(final))]
-        )
+        if len(final) == len(short):  # everyone is done: the usual case, nothing to pick
+            lists.append(recommendations)
+            removed.append(result.removed)
+        else:
+            done = set(pending) - set(short) | set(final)
+            lists.append(recommendations[recommendations["person_id"].isin(done)])
+            removed.append(result.removed[result.removed["person_id"].isin(done)])
         pending = [p for p in short if p not in final]
         retried += len(pending)
         depth = min(depth * 8, len(model.items_))
-    order = {p: i for i, p in enumerate(people)}
-    out = pd.concat(lists, ignore_index=True)
-    out = out.assign(_order=out["person_id"].map(order)).sort_values(["_order", "rank"])
+    if len(lists) == 1:  # one pass: the rules kept the persons in their order
+        out, cut = lists[0].reset_index(drop=True), removed[0]
+    else:
+        order = {p: i for i, p in enumerate(people)}
+        out = pd.concat(lists, ignore_index=True)
+        out = out.assign(_order=out["person_id"].map(order)).sort_values(["_order", "rank"])
+        out = out.drop(columns="_order").reset_index(drop=True)
+        cut = pd.concat(removed, ignore_index=True)
     return Decision(
-        recommendations=out.drop(columns="_order").reset_index(drop=True),
-        removed=pd.concat(removed, ignore_index=True),
+        recommendations=out,
+        removed=cut.reset_index(drop=True),
         policy=policy,
         retried_persons=retried,
     )
