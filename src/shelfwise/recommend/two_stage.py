@@ -361,12 +361,15 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         items: NDArray[np.str_],
         as_of: pd.Timestamp,
     ) -> pd.DataFrame:
-        frame = candidates.copy()
-        frame.insert(0, "person_id", users[candidates["row"].to_numpy()])
-        frame.insert(1, "sku", items[candidates["item"].to_numpy()])
-        for name in [c for c in frame.columns if c.endswith(("_score", "_z"))]:
-            values = frame[name].to_numpy()
-            frame[name] = np.where(np.isinf(values), np.nan, values)
+        person_ids = users[candidates["row"].to_numpy()]
+        skus = items[candidates["item"].to_numpy()]
+        columns: dict[str, Any] = {"person_id": person_ids, "sku": skus}
+        for name in candidates.columns:
+            values = candidates[name].to_numpy()
+            if name.endswith(("_score", "_z")):  # a source's -inf: no opinion, for the ranker
+                values = np.where(np.isinf(values), np.nan, values)
+            columns[name] = values
+        frame = pd.DataFrame(columns, index=candidates.index)  # built once, not edited
         if self.features is None:
             if not self._training and self.feature_versions:
                 raise ValueError(
@@ -377,7 +380,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
             return frame
         fast = None if self._training else getattr(self.features, "columns", None)
         served = (
-            fast(frame["person_id"].to_numpy(), frame["sku"].to_numpy(), self.feature_versions)
+            fast(person_ids, skus, self.feature_versions)
             if fast is not None
             else None
         )
