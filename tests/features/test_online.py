@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from shelfwise.features.definitions import FEATURE_VERSIONS, FeatureVersionError
+from shelfwise.features.online import KEY_SEPARATOR, entity_keys
 from shelfwise.features.parity import check_parity, order_batches
 from shelfwise.features.retail import PERSON_PURCHASES, RETAIL_FEATURE_SETS
 from shelfwise.features.store import FRESHNESS, FeatureStore
@@ -149,3 +151,14 @@ def test_posted_events_reach_their_person_by_record_or_by_session(
     assert set(stranger["actor_id"]) == {"anonymous:a-cookie"}
     with pytest.raises(ValueError, match="event_type"):
         feed.ingest(events.drop(columns="event_type"))
+
+
+def test_entity_keys_join_text_and_object_columns_and_leave_missing_keys_none() -> None:
+    persons = np.array(["p1", "p2", "p3", "p4"])  # fixed-width text
+    categories = np.array(["milk", None, np.nan, 7], dtype=object)
+    keys = entity_keys({"person_id": persons, "category": categories}, ["person_id", "category"])
+    assert keys == [f"p1{KEY_SEPARATOR}milk", None, None, f"p4{KEY_SEPARATOR}7"]
+    assert entity_keys({"sku": categories}, ["sku"]) == ["milk", None, None, "7"]
+    # a pandas column takes the row-by-row path, to the same keys
+    frame = pd.DataFrame({"person_id": persons, "category": categories})
+    assert entity_keys(frame, ["person_id", "category"]) == keys
