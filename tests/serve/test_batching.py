@@ -38,7 +38,7 @@ def test_requests_arriving_together_share_one_decision(runtimes: dict[str, Tenan
         )
     assert runtime.batcher.decisions == 8
     assert runtime.batcher.batches < 8
-    alone = TenantRuntime("alone", runtime.catalogue, runtime.cache, batch_window_seconds=0)
+    alone = TenantRuntime("alone", runtime.catalogue, runtime.cache, batching=False)
     model = runtime.served.model
     assert isinstance(model, TwoStageRecommender)
     alone.swap(model, "1")

@@ -2,8 +2,10 @@
 
 The candidate stage, the feature fetch and the ranker all cost less per person on a batch
 (one matrix product over many persons, one feature query, one LightGBM call). A
-:class:`MicroBatcher` holds each batchable decision for at most ``window_seconds`` (or until
-``max_batch`` have gathered), then runs one :func:`~shelfwise.recommend.decide.decide` per
+:class:`MicroBatcher` decides, whenever it is free, every batchable decision that queued while
+it was busy (up to ``max_batch``; with ``window_seconds`` set it also waits that long for more),
+so batches grow with the load and a lone request waits for nothing. It runs one
+:func:`~shelfwise.recommend.decide.decide` per
 group of requests that can share it (the same model, k and scope, no basket or per-request
 filters) and hands each request its own list and removals. A request's deadline still holds:
 it waits on its own future, and cancels it when the deadline passes, so a batch drops the
@@ -58,7 +60,7 @@ class _Pending:
 class MicroBatcher:
     """Gathers batchable decisions for a moment and decides them together."""
 
-    def __init__(self, decide: Decider, window_seconds: float = 0.002, max_batch: int = 64) -> None:
+    def __init__(self, decide: Decider, window_seconds: float = 0.0, max_batch: int = 64) -> None:
         self.decide = decide
         self.window = window_seconds
         self.max_batch = max_batch
@@ -84,17 +86,23 @@ class MicroBatcher:
             first = self._queue.get()
             if first is None:
                 return
-            pending = [first]
-            try:
-                while len(pending) < self.max_batch:
-                    item = self._queue.get(timeout=self.window)
-                    if item is None:
-                        self._decide(pending)
-                        return
-                    pending.append(item)
-            except queue.Empty:
-                pass
+            pending, closing = [first], False
+            while len(pending) < self.max_batch:
+                try:  # what queued meanwhile, and what comes within the window, if one is set
+                    item = (
+                        self._queue.get(timeout=self.window)
+                        if self.window > 0
+                        else self._queue.get_nowait()
+                    )
+                except queue.Empty:
+                    break
+                if item is None:
+                    closing = True
+                    break
+                pending.append(item)
             self._decide(pending)
+            if closing:
+                return
 
     def _decide(self, pending: list[_Pending]) -> None:
         groups: defaultdict[tuple[int, int, str], list[_Pending]] = defaultdict(list)
@@ -120,8 +128,7 @@ class MicroBatcher:
                 continue
             self.batches += 1
             self.decisions += len(items)
-            by_person: dict[Any, pd.DataFrame] = dict(tuple(recommendations.groupby("person_id")))
-            gone: dict[Any, pd.DataFrame] = dict(tuple(removed.groupby("person_id")))
+            by_person, gone = _per_person(recommendations, persons), _per_person(removed, persons)
             for item in items:
                 item.future.set_result(
                     (
@@ -129,3 +136,10 @@ class MicroBatcher:
                         gone.get(item.person, removed.iloc[0:0]),
                     )
                 )
+
+
+def _per_person(frame: pd.DataFrame, persons: list[str]) -> dict[Any, pd.DataFrame]:
+    """``frame``'s rows by person (a batch of one: the frame itself, without a groupby)."""
+    if len(persons) == 1:
+        return {persons[0]: frame}
+    return dict(tuple(frame.groupby("person_id")))

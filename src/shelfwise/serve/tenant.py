@@ -93,7 +93,8 @@ class TenantRuntime:
         policy: RulePolicy | None = None,
         deadline_seconds: float = 0.5,
         audit: DecisionAudit | None = None,
-        batch_window_seconds: float = 0.002,
+        batching: bool = True,
+        batch_window_seconds: float = 0.0,
         facts: Mapping[str, Any] | None = None,
         max_in_flight: int = 64,
         forecaster: DemandForecaster | None = None,
@@ -123,7 +124,7 @@ class TenantRuntime:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"decide-{name}")
         self.batcher: MicroBatcher | None = (
-            MicroBatcher(self._decide_many, batch_window_seconds) if batch_window_seconds else None
+            MicroBatcher(self._decide_many, batch_window_seconds) if batching else None
         )
         self.served = Served(None, None)
         self.experiment: Experiment | None = None
