@@ -31,6 +31,7 @@ from shelfwise.recommend.matrix import Interactions, MatrixRecommender, MatrixSe
 
 Factors = NDArray[np.float32]
 
+FLOAT32_SAFE = 1e37  # scores below this in size are far from float32's overflow (3.4e38)
 GATHER_ROWS = 1 << 17  # seen pairs gathered at once: 131,072 x 64 float32 factors is 32 MB
 
 
@@ -128,6 +129,48 @@ class ALSRecommender(MatrixRecommender[ALSSettings]):
     def _score(self, rows: NDArray[np.int64]) -> Scores:
         scores: Scores = self.user_factors_[rows] @ self.item_factors_.T
         return scores
+
+    def pair_scores(self, rows: NDArray[np.int64], items: NDArray[np.int64]) -> Scores:
+        """The score of each (person row, sku code) pair: ``_score`` at it, up to rounding."""
+        scores: Scores = np.einsum("ij,ij->i", self.user_factors_[rows], self.item_factors_[items])
+        return scores
+
+    def score_moments(
+        self, rows: NDArray[np.int64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+        """Each person's mean and standard deviation of their scores over every sku, without
+        scoring every sku: a score is linear in the sku's factors, so the mean is u · mean(Y)
+        and the variance uᵀ cov(Y) u. None unless every score is finite (the factors are, and
+        no product can overflow float32)."""
+        moments = self._item_moments()
+        if moments is None:
+            return None
+        mean, covariance, longest = moments
+        users = self.user_factors_[rows].astype(np.float64)
+        if not np.isfinite(users).all():
+            return None
+        # Cauchy-Schwarz: no score exceeds the product of the two vectors' norms.
+        if len(users) and np.linalg.norm(users, axis=1).max() * longest > FLOAT32_SAFE:
+            return None
+        variance = ((users @ covariance) * users).sum(axis=1)
+        return users @ mean, np.sqrt(np.maximum(variance, 0.0))
+
+    def _item_moments(self) -> tuple[NDArray[np.float64], NDArray[np.float64], float] | None:
+        """The sku factors' mean, covariance (over the skus) and longest norm, once per fit;
+        None when a factor is not finite."""
+        cached = self.__dict__.get("_moments_of")
+        if cached is None or cached[0] is not self.item_factors_:  # refitted or restored since
+            items = self.item_factors_.astype(np.float64)
+            moments = None
+            if len(items) and np.isfinite(items).all():
+                mean = items.mean(axis=0)
+                centred = items - mean
+                longest = float(np.linalg.norm(items, axis=1).max())
+                moments = (mean, centred.T @ centred / len(items), longest)
+            cached = (self.item_factors_, moments)
+            self.__dict__["_moments_of"] = cached
+        result: tuple[NDArray[np.float64], NDArray[np.float64], float] | None = cached[1]
+        return result
 
     def _learned(self) -> tuple[LearnedArrays, dict[str, Any]]:
         arrays, state = super()._learned()

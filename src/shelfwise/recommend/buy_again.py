@@ -24,7 +24,13 @@ from numpy.typing import NDArray
 
 from shelfwise.models.base import LearnedArrays
 from shelfwise.models.settings import Constraints, Interval
-from shelfwise.recommend.matrix import Interactions, MatrixRecommender, MatrixSettings, Scores
+from shelfwise.recommend.matrix import (
+    Interactions,
+    MatrixRecommender,
+    MatrixSettings,
+    Scores,
+    row_entries,
+)
 
 
 @dataclass(frozen=True)
@@ -114,11 +120,16 @@ class BuyAgainRecommender(MatrixRecommender[BuyAgainSettings]):
             self.sku_days_per_buyer_ = np.where(buyers > 0, total / buyers, np.nan)
 
     def _score(self, rows: NDArray[np.int64]) -> Scores:
-        block = self.decayed_[rows]
+        block = self.sparse_scores(rows)
         scores = np.full(block.shape, -np.inf, dtype=np.float32)
         row = np.repeat(np.arange(len(rows)), np.diff(block.indptr))
         scores[row, block.indices] = block.data
         return scores
+
+    def sparse_scores(self, rows: NDArray[np.int64]) -> sp.csr_matrix:
+        """The scores of ``_score`` where they are finite (the skus bought), as CSR."""
+        block: sp.csr_matrix = self.decayed_[rows]
+        return block
 
     def pair_features(
         self, rows: NDArray[np.int64], items: NDArray[np.int64], as_of_day: float | None = None
@@ -128,16 +139,17 @@ class BuyAgainRecommender(MatrixRecommender[BuyAgainSettings]):
         recent purchase days, the share of the person's shopping days that took the sku, how
         often the person shops, and the sku's repeat rate among its buyers."""
         as_of = self.latest_day_ if as_of_day is None else as_of_day
-        score = _values(self.decayed_, rows, items)
-        days = _values(self.purchase_days_, rows, items)
-        last = _values(self.last_day_, rows, items)
-        cycle = _values(self.cycle_, rows, items)
+        pairs = _Pairs(rows, items, len(self.items_))
+        score = pairs.values(self.decayed_)
+        days = pairs.values(self.purchase_days_)
+        last = pairs.values(self.last_day_)
+        cycle = pairs.values(self.cycle_)
         since = np.where(days > 0, as_of - last, np.nan)
         cycle = np.where(cycle > 0, cycle, np.nan)
         known = rows >= 0
         shopping = np.full((len(rows), 3), np.nan)
         shopping[known] = self.shopping_days_[rows[known]]
-        recent = {d: _values(getattr(self, f"recent{d}_"), rows, items) for d in RECENT_DAYS}
+        recent = {d: pairs.values(getattr(self, f"recent{d}_")) for d in RECENT_DAYS}
         with np.errstate(invalid="ignore", divide="ignore"):
             share = days / shopping[:, 0]
             share56 = recent[56] / np.maximum(shopping[:, 2], 1.0)
@@ -186,11 +198,28 @@ def _matrix(data: Interactions, values: NDArray[np.float64]) -> sp.csr_matrix:
     return matrix
 
 
-def _values(
-    matrix: sp.csr_matrix, rows: NDArray[np.int64], items: NDArray[np.int64]
-) -> NDArray[np.float64]:
-    """matrix[rows[i], items[i]] for each i, 0 where not stored (or rows[i] < 0)."""
-    known = rows >= 0
-    out = np.zeros(len(rows))
-    out[known] = np.asarray(matrix[rows[known], items[known]]).ravel()
-    return out
+class _Pairs:
+    """(person row, sku code) pairs, to read persons x skus matrices at.
+
+    A request reads seven matrices at a few hundred pairs of one person; scipy's fancy
+    indexing checks its arguments on each call, which cost more than finding the pairs
+    among the person's entries, ordered by (row, sku) like the pairs' keys."""
+
+    def __init__(self, rows: NDArray[np.int64], items: NDArray[np.int64], n_items: int) -> None:
+        self.known = rows >= 0
+        self.rows, place = np.unique(rows[self.known], return_inverse=True)
+        self.keys = place * n_items + items[self.known]
+        self.n_items = n_items
+
+    def values(self, matrix: sp.csr_matrix) -> NDArray[np.float64]:
+        """matrix[rows[i], items[i]] for each pair i, 0 where not stored (or rows[i] < 0)."""
+        if not matrix.has_sorted_indices:  # the searched keys must ascend within a row
+            matrix = matrix.sorted_indices()
+        owner, at = row_entries(matrix.indptr, self.rows)
+        stored = owner * self.n_items + matrix.indices[at]
+        out = np.zeros(len(self.known))
+        if len(stored):
+            place = np.minimum(np.searchsorted(stored, self.keys), len(stored) - 1)
+            found = stored[place] == self.keys
+            out[np.flatnonzero(self.known)[found]] = matrix.data[at[place[found]]]
+        return out

@@ -13,29 +13,53 @@ EASE's opinion of a buy-again candidate.
 
 Sources proposing through an :class:`~shelfwise.recommend.ann.VectorIndex` (ALS over the ANN
 index) give their proposals from the index and their pair scores exactly from the factors.
+
+A request scores one person, and a dense row over the catalogue costs more than the few
+hundred pairs the stage keeps of it: sources that can say the same scores more cheaply do
+(``Source.sparse``, ``Source.linear``), and the stage reads them without the dense rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from shelfwise.recommend.buy_again import BuyAgainRecommender
-from shelfwise.recommend.matrix import BATCH_USERS, Scores, top_k
+from shelfwise.recommend.matrix import BATCH_USERS, Scores, at_least_kth, row_entries, top_k
 
 Proposer = Callable[[NDArray[np.int64], int], tuple[NDArray[np.int64], NDArray[np.float32]]]
+Proposals = tuple[NDArray[np.int64], NDArray[np.float32]]  # (persons, quota) skus, scores
+
+
+class LinearScores(Protocol):
+    """A model scoring by inner products of factors (ALS)."""
+
+    def pair_scores(self, rows: NDArray[np.int64], items: NDArray[np.int64]) -> Scores:
+        """The score of each (person row, sku code) pair."""
+        ...
+
+    def score_moments(
+        self, rows: NDArray[np.int64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+        """Each person's mean and standard deviation of their scores over the catalogue;
+        None where some score might not be finite."""
+        ...
 
 
 @dataclass
 class Source:
     """One generator in the candidate stage.
 
-    ``scores`` gives dense (persons, skus) scores of known person rows (-inf: no candidate);
-    ``propose``, when set, replaces the top-k of those scores (an ANN index).
+    ``scores`` gives dense (persons, skus) scores of known person rows (-inf: no candidate),
+    a new array each call (the stage masks seen skus in it for a while); ``propose``, when
+    set, replaces the top-k of those scores (an ANN index).
     """
 
     name: str
@@ -46,6 +70,12 @@ class Source:
     # (person rows, sku codes) -> the history sku behind each proposal (-1: none), for the
     # explanation "often bought with X"; item-to-item sources have one.
     anchors: Callable[[NDArray[np.int64], NDArray[np.int64]], NDArray[np.int64]] | None = None
+    # The same scores in a cheaper form, read instead of the dense rows: ``sparse`` as a CSR
+    # matrix with no entry where the score is -inf (buy-again, item-to-item: a person's
+    # candidates are a few hundred skus); ``linear`` for a source that proposes through
+    # ``propose`` and scores by inner products (ALS).
+    sparse: Callable[[NDArray[np.int64]], sp.csr_matrix] | None = None
+    linear: LinearScores | None = None
 
 
 @dataclass
@@ -80,29 +110,25 @@ class CandidateStage:
         return pd.concat(parts, ignore_index=True)
 
     def _batch(self, rows: NDArray[np.int64], as_of_day: float | None) -> pd.DataFrame:
-        history = self.buy_again.history_[rows]
-        seen_row = np.repeat(np.arange(len(rows)), np.diff(history.indptr))
-        seen_col = history.indices
-        dense: dict[str, Scores] = {}
-        proposed: dict[str, tuple[NDArray[np.int64], NDArray[np.float32]]] = {}
+        history = self.buy_again.history_
+        seen_row, at = row_entries(history.indptr, rows)
+        seen = _Seen(seen_row, history.indices[at].astype(np.int64), len(rows), self.n_items)
+        scored: dict[str, _Scored] = {}
+        proposed: dict[str, Proposals] = {}
         for source in self.sources:
             if source.name in _SHARED_SCORES:  # one row for everyone: scored and sorted once
-                shared = self._shared(source)
-                dense[source.name] = shared.row[None, :]
-                proposed[source.name] = shared.top(history.indptr, seen_col, source)
+                proposed[source.name] = self._shared(source).top(seen, source)
                 continue
-            scores = np.asarray(source.scores(rows), dtype=np.float32)
-            dense[source.name] = scores
             if source.propose is not None:
                 items, values = source.propose(rows, source.quota + (200 if source.novel else 0))
                 if source.novel:
-                    items = _drop_seen(items, history.indptr, seen_col)[:, : source.quota]
+                    items = _drop_seen(items, seen)[:, : source.quota]
                 proposed[source.name] = (items, values)
+                scored[source.name] = self._proposing(source, rows)
                 continue
-            if source.novel:
-                scores = scores.copy()
-                scores[seen_row, seen_col] = -np.inf
-            proposed[source.name] = top_k(scores, source.quota)
+            view = self._scores(source, rows)
+            proposed[source.name] = view.top(source.quota, seen if source.novel else None)
+            scored[source.name] = view
 
         codes = [
             np.arange(len(rows))[:, None] * self.n_items + np.where(items >= 0, items, -1)
@@ -117,22 +143,22 @@ class CandidateStage:
         for source in self.sources:
             items, _ = proposed[source.name]
             rank = np.full(len(keys), np.nan)
-            place = np.argwhere(items >= 0)
-            found = place[:, 0] * self.n_items + items[place[:, 0], place[:, 1]]
+            # Flat, not np.argwhere: a 2-d mask's nonzero costs ten times a flat one's.
+            person_of, place = np.divmod(np.flatnonzero(items >= 0), max(items.shape[1], 1))
+            found = person_of * self.n_items + items[person_of, place]
             where = np.searchsorted(keys, found)
-            rank[where] = place[:, 1] + 1
-            scores = dense[source.name]
+            rank[where] = place + 1
             out[f"{source.name}_rank"] = rank
             if source.name in _SHARED_SCORES:
                 # A share of the best seller's score: counts grow with the log, shares do not.
-                best = self._shared(source).best
-                out[f"{source.name}_score"] = scores[0, item] / max(best, 1e-12)
+                shared = self._shared(source)
+                out[f"{source.name}_score"] = shared.row[item] / max(shared.best, 1e-12)
             else:
                 # The score against the person's own scores over the catalogue, not the raw
                 # score: comparable across persons and between a model fitted on less data
                 # (the ranker's examples) and one fitted on everything (serving). Measured:
                 # +0.005 NDCG@10 on ml100k-msr's random windows, +0.001 on CJ's.
-                out[f"{source.name}_z"] = _standardised_at(scores, person, item)
+                out[f"{source.name}_z"] = scored[source.name].standardised_at(person, item)
             share = np.where(np.isnan(rank), np.inf, rank / max(source.quota, 1))
             better = share < best_share
             best_share = np.where(better, share, best_share)
@@ -148,24 +174,182 @@ class CandidateStage:
         out.update(facts)
         return pd.DataFrame(out)
 
+    def _proposing(self, source: Source, rows: NDArray[np.int64]) -> _Scored:
+        """The scores of a source proposing through an index: only standardised pairs are
+        read of them, which a linear source gives without the dense rows."""
+        if source.linear is not None:
+            moments = source.linear.score_moments(rows)
+            if moments is not None:
+                return _Linear(source.linear, rows, *moments)
+        return self._scores(source, rows)
+
+    def _scores(self, source: Source, rows: NDArray[np.int64]) -> _Dense | _Sparse:
+        if source.sparse is not None:
+            return _Sparse.of(source.sparse(rows), self.n_items)
+        return _Dense(np.asarray(source.scores(rows), dtype=np.float32))
+
 
 _SHARED_SCORES = ("popularity", "trending")  # everyone's scores alike: nothing to standardise
 
 
-def _standardised_at(
-    scores: Scores, person: NDArray[np.int64], item: NDArray[np.int64]
+@dataclass(frozen=True)
+class _Seen:
+    """The skus each person of a batch bought before: one (place in the batch, sku) per pair."""
+
+    row: NDArray[np.int64]
+    sku: NDArray[np.int64]
+    persons: int
+    n_items: int
+
+    @cached_property
+    def mask(self) -> NDArray[np.bool_]:
+        """(persons, skus), True where bought: a lookup where np.isin would sort each time."""
+        mask = np.zeros((self.persons, self.n_items), dtype=bool)
+        mask[self.row, self.sku] = True
+        return mask
+
+
+class _Scored(Protocol):
+    """A source's scores of one batch of persons (:class:`_Dense` and :class:`_Sparse` also
+    give their ``top``: what :func:`top_k` gives over the dense scores, ``seen`` at -inf)."""
+
+    def standardised_at(
+        self, person: NDArray[np.int64], item: NDArray[np.int64]
+    ) -> NDArray[np.float32]:
+        """Each (place in the batch, sku) score minus the person's mean over their finite
+        scores, over their standard deviation; -inf where the score is not finite (a row
+        without two distinct scores gives zeros)."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Dense:
+    """Scores as dense (persons, skus) rows."""
+
+    scores: Scores
+
+    def top(self, quota: int, seen: _Seen | None) -> Proposals:
+        if seen is None:
+            return top_k(self.scores, quota)
+        # The seen skus go to -inf for the top-k and come back after, where masking a copy
+        # would copy every row (67 MB for a batch of 256 persons) for a few hundred skus each.
+        kept = self.scores[seen.row, seen.sku]
+        self.scores[seen.row, seen.sku] = -np.inf
+        proposals = top_k(self.scores, quota)
+        self.scores[seen.row, seen.sku] = kept
+        return proposals
+
+    def standardised_at(
+        self, person: NDArray[np.int64], item: NDArray[np.int64]
+    ) -> NDArray[np.float32]:
+        """Only the pairs asked for are divided out, not the whole catalogue."""
+        scores = self.scores
+        finite = np.isfinite(scores)
+        every = bool(finite.all())  # EASE's rows: nothing to leave out of the sums
+        count = np.maximum(finite.sum(axis=1, keepdims=True), 1)
+        values = scores if every else np.where(finite, scores, 0.0)
+        mean = values.sum(axis=1, keepdims=True) / count
+        squares = (values - mean) ** 2
+        if not every:
+            squares[~finite] = 0.0
+        spread = np.sqrt(squares.sum(axis=1, keepdims=True) / count)
+        return _z(values[person, item], finite[person, item], mean[person, 0], spread[person, 0])
+
+
+@dataclass(frozen=True)
+class _Sparse:
+    """Scores of which only the finite ones are stored: (place in the batch, sku, score), by
+    place. Sorting them all would cost more than the dense rows; only the best are sorted."""
+
+    owner: NDArray[np.int64]
+    item: NDArray[np.int64]
+    values: NDArray[np.float32]
+    persons: int
+    n_items: int
+
+    @classmethod
+    def of(cls, matrix: sp.csr_matrix, n_items: int) -> _Sparse:
+        """From (persons, skus) scores with no entry where a score is -inf."""
+        values = np.asarray(matrix.data, dtype=np.float32)  # as the dense rows hold them
+        owner = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+        item = matrix.indices.astype(np.int64)
+        finite = np.isfinite(values)
+        if not finite.all():
+            owner, item, values = owner[finite], item[finite], values[finite]
+        return cls(owner, item, values, matrix.shape[0], n_items)
+
+    def top(self, quota: int, seen: _Seen | None) -> Proposals:
+        quota = min(quota, self.n_items)
+        items = np.full((self.persons, quota), -1, dtype=np.int64)
+        best = np.full((self.persons, quota), -np.inf, dtype=np.float32)
+        owner, item, values = self.owner, self.item, self.values
+        if seen is not None:
+            fresh = ~seen.mask[owner, item]
+            owner, item, values = owner[fresh], item[fresh], values[fresh]
+        counts = np.bincount(owner, minlength=self.persons)
+        width = int(counts.max(initial=0))
+        if 0 < quota < width:
+            # Only the scores reaching each person's quota-th best are sorted: the persons'
+            # scores padded to the widest with -inf, a bound taken of them as top_k takes it.
+            place = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+            padded = np.full((self.persons, width), -np.inf, dtype=np.float32)
+            padded[owner, place] = values
+            chosen = at_least_kth(padded, quota)[owner, place]
+            owner, item, values = owner[chosen], item[chosen], values[chosen]
+        order = np.lexsort((item, -values, owner))  # as top_k: ties to the smaller sku
+        owner, item, values = owner[order], item[order], values[order]
+        rank = np.arange(len(owner)) - np.searchsorted(owner, owner)
+        kept = rank < quota
+        items[owner[kept], rank[kept]] = item[kept]
+        best[owner[kept], rank[kept]] = values[kept]
+        return items, best
+
+    def standardised_at(
+        self, person: NDArray[np.int64], item: NDArray[np.int64]
+    ) -> NDArray[np.float32]:
+        # The sums run over dense rows as in _Dense, zeros where no score is stored: a float32
+        # sum rounds by the order of its terms, and a row of equal scores must get the same
+        # rounding (the same spread, or the same zero) as there.
+        owner, sku, scores = self.owner, self.item, self.values
+        count = np.maximum(np.bincount(owner, minlength=self.persons), 1)[:, None]
+        values = np.zeros((self.persons, self.n_items), dtype=np.float32)
+        values[owner, sku] = scores
+        mean = values.sum(axis=1, keepdims=True) / count
+        squares = np.zeros(values.shape)
+        squares[owner, sku] = (scores - mean[owner, 0]) ** 2
+        spread = np.sqrt(squares.sum(axis=1, keepdims=True) / count)
+        stored = np.zeros(values.shape, dtype=bool)
+        stored[owner, sku] = True
+        return _z(values[person, item], stored[person, item], mean[person, 0], spread[person, 0])
+
+
+@dataclass(frozen=True)
+class _Linear:
+    """Scores that are inner products: the pairs' scores and each person's moments over the
+    catalogue come from the factors, and no dense row is made."""
+
+    model: LinearScores
+    rows: NDArray[np.int64]
+    mean: NDArray[np.float64]
+    spread: NDArray[np.float64]
+
+    def standardised_at(
+        self, person: NDArray[np.int64], item: NDArray[np.int64]
+    ) -> NDArray[np.float32]:
+        picked = self.model.pair_scores(self.rows[person], item)
+        finite = np.ones(len(person), dtype=bool)  # as the model's moments promised
+        return _z(picked, finite, self.mean[person], self.spread[person])
+
+
+def _z(
+    picked: Scores,
+    finite: NDArray[np.bool_],
+    mean: NDArray[np.float64],
+    spread: NDArray[np.float64],
 ) -> NDArray[np.float32]:
-    """Each (person row, sku) score minus the row's mean over its finite scores, over their
-    standard deviation; -inf stays -inf (a row without two distinct scores gives zeros).
-    Only the pairs asked for are divided out, not the whole catalogue."""
-    finite = np.isfinite(scores)
-    count = np.maximum(finite.sum(axis=1, keepdims=True), 1)
-    values = np.where(finite, scores, 0.0)
-    mean = values.sum(axis=1, keepdims=True) / count
-    spread = np.sqrt(np.where(finite, (values - mean) ** 2, 0.0).sum(axis=1, keepdims=True) / count)
-    picked = values[person, item]
-    z = (picked - mean[person, 0]) / np.where(spread > 0, spread, 1.0)[person, 0]
-    out: NDArray[np.float32] = np.where(finite[person, item], z, -np.inf).astype(np.float32)
+    """(picked - mean) / spread per pair (a spread of 0 divides by 1); -inf where not finite."""
+    z = (picked - mean) / np.where(spread > 0, spread, 1.0)
+    out: NDArray[np.float32] = np.where(finite, z, -np.inf).astype(np.float32)
     return out
 
 
@@ -186,30 +370,29 @@ class _Shared:
         order = np.argsort(-row, kind="stable")
         return cls(row, best, order[finite[order]].astype(np.int64))
 
-    def top(
-        self, indptr: NDArray[np.int32], seen: NDArray[np.int32], source: Source
-    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    def top(self, seen: _Seen, source: Source) -> Proposals:
         """Each person's best ``quota`` (not seen before, for a novel source), -1 padded: what
         :func:`top_k` gives over the row with the person's history masked."""
         quota = min(source.quota, len(self.row))
-        persons = len(indptr) - 1
-        items = np.full((persons, quota), -1, dtype=np.int64)
-        for person in range(persons):
-            history = seen[indptr[person] : indptr[person + 1]] if source.novel else seen[:0]
-            head = self.order[: quota + len(history)]
-            kept = head[~np.isin(head, history)][:quota]
+        items = np.full((seen.persons, quota), -1, dtype=np.int64)
+        bought = np.bincount(seen.row, minlength=seen.persons) if source.novel else None
+        for person in range(seen.persons):
+            if bought is None:
+                kept = self.order[:quota]
+            else:
+                head = self.order[: quota + bought[person]]
+                kept = head[~seen.mask[person, head]][:quota]
             items[person, : len(kept)] = kept
         values = np.where(items >= 0, self.row[np.maximum(items, 0)], -np.inf)
         return items, values.astype(np.float32)
 
 
-def _drop_seen(
-    items: NDArray[np.int64], indptr: NDArray[np.int32], seen: NDArray[np.int32]
-) -> NDArray[np.int64]:
+def _drop_seen(items: NDArray[np.int64], seen: _Seen) -> NDArray[np.int64]:
     """Each row's proposals without the skus it has seen, shifted left, -1 padded."""
-    out = np.full_like(items, -1)
-    for row in range(len(items)):
-        history = seen[indptr[row] : indptr[row + 1]]
-        kept = items[row][(items[row] >= 0) & ~np.isin(items[row], history)]
-        out[row, : len(kept)] = kept
-    return out
+    rows = np.arange(len(items))[:, None]
+    kept = (items >= 0) & ~seen.mask[rows, np.maximum(items, 0)]
+    order = np.argsort(~kept, axis=1, kind="stable")  # the kept first, in their order
+    shifted: NDArray[np.int64] = np.where(
+        np.take_along_axis(kept, order, axis=1), np.take_along_axis(items, order, axis=1), -1
+    )
+    return shifted

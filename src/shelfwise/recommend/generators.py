@@ -96,6 +96,12 @@ def stage_of(
             novel=name != "buy_again",
             anchors=model.anchors if isinstance(model, ItemKNNRecommender) else None,
             propose=_ann_proposer(model, index) if name == "als" and index is not None else None,
+            sparse=(
+                model.sparse_scores
+                if isinstance(model, BuyAgainRecommender | ItemKNNRecommender)
+                else None
+            ),
+            linear=model if isinstance(model, ALSRecommender) else None,
         )
         for name, model in models.items()
         if name in quotas and (quotas[name] or name == "buy_again")

@@ -181,7 +181,12 @@ class ItemKNNRecommender(MatrixRecommender[ItemKNNSettings]):
         self._reverse = sp.csr_matrix(self.similarity_.T)
 
     def _score(self, rows: NDArray[np.int64]) -> Scores:
-        return self._dense(self.profile_[rows] @ self.similarity_)
+        return self._dense(self.sparse_scores(rows))
+
+    def sparse_scores(self, rows: NDArray[np.int64]) -> sp.csr_matrix:
+        """The scores of ``_score`` where they are finite, as CSR (in any column order)."""
+        scores: sp.csr_matrix = self.profile_[rows] @ self.similarity_
+        return scores
 
     def _dense(self, matrix: sp.csr_matrix) -> Scores:
         """A sparse score matrix as dense float32, -inf where it holds no entry."""

@@ -379,11 +379,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
                 )
             return frame
         fast = None if self._training else getattr(self.features, "columns", None)
-        served = (
-            fast(person_ids, skus, self.feature_versions)
-            if fast is not None
-            else None
-        )
+        served = fast(person_ids, skus, self.feature_versions) if fast is not None else None
         if served is not None:  # the serving fast path: the same features, no frames between
             names = [
                 name
