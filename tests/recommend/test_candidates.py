@@ -163,6 +163,8 @@ def test_the_stage_proposes_each_sources_best_and_standardises_over_the_row() ->
     scores = _candidate_scores()
     wide = _wide_scores()
     frame = _stage(buy_again, scores, sparse=True).generate(np.arange(PERSONS))
+    # every candidate was proposed by a source (a short list's padding is no candidate)
+    assert frame.filter(like="_rank").notna().any(axis=1).all()
     seen = buy_again.history_.toarray() > 0
     for row in range(PERSONS):
         mine = frame[frame["row"] == row].set_index("item")

@@ -130,9 +130,9 @@ class CandidateStage:
             proposed[source.name] = view.top(source.quota, seen if source.novel else None)
             scored[source.name] = view
 
-        codes = [
-            np.arange(len(rows))[:, None] * self.n_items + np.where(items >= 0, items, -1)
-            for items, _ in proposed.values()
+        offset = np.arange(len(rows))[:, None] * self.n_items
+        codes = [  # a short list's padding (-1) stays no key (not the previous person's last sku)
+            np.where(items >= 0, offset + items, -1) for items, _ in proposed.values()
         ]
         keys = np.concatenate([c[c >= 0] for c in codes])
         keys = np.unique(keys)
