@@ -154,6 +154,27 @@ def test_an_overloaded_tenant_sheds_to_the_fallbacks(runtimes: dict[str, TenantR
     assert runtime.faults["model_shed_busy"] == 1
 
 
+def test_a_decision_that_could_not_finish_in_time_is_shed_at_once(
+    runtimes: dict[str, TenantRuntime],
+) -> None:
+    runtime = runtimes["a"]
+    runtime.deadline_seconds = 0.1
+    runtime._decision_seconds = 0.04  # two in flight and this one: 120 ms past a 100 ms deadline
+    runtime._in_flight = 2
+    started = time.perf_counter()
+    body = runtime.recommend(RecommendationRequest(person_id="p06", k=3), "r1")
+    assert time.perf_counter() - started < 0.1  # answered at once, not after waiting
+    assert body["fallback"] == "popularity"
+    assert runtime.faults["model_shed_slow"] == 1
+    runtime._in_flight = 1  # one in flight and this one: 80 ms, in time
+    assert runtime.recommend(RecommendationRequest(person_id="p06", k=3), "r2")["fallback"] is None
+    runtime._in_flight = 0
+    runtime._decision_seconds = 1.0  # a slow spell: with none in flight it is let in all the same
+    runtime.cache.invalidate(["p06"])
+    assert runtime.recommend(RecommendationRequest(person_id="p06", k=2), "r3")["fallback"] is None
+    assert runtime._decision_seconds < 1.0  # and the cost is measured again
+
+
 @pytest.mark.parametrize(
     ("body", "where"),
     [

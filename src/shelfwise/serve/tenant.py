@@ -6,9 +6,10 @@ its response cache. :meth:`TenantRuntime.recommend` answers from, in order:
 
 1. the cache (a decision for the same request key, dropped when the person's events arrive);
 2. the model: :func:`~shelfwise.recommend.decide.decide` within ``deadline_seconds`` of the
-   request's arrival (a request that waited its deadline away in a queue, or that finds
-   ``max_in_flight`` decisions already running, is shed to the next stage at once, so an
-   overload degrades answers rather than growing a queue nobody waits for);
+   request's arrival (a request that waited its deadline away in a queue, that finds
+   ``max_in_flight`` decisions already running, or that would not finish in time behind those
+   running, by the recent cost of a decision, is shed to the next stage at once, so an
+   overload degrades answers rather than spending the machine on decisions nobody waits for);
 3. this person's last good list (the model's last answer for them);
 4. their segment's best sellers (when the request names a segment the model learned);
 5. the catalogue's best sellers in stock.
@@ -76,6 +77,7 @@ log = logging.getLogger("shelfwise.serve")
 LAST_GOOD_PERSONS = 100_000
 POPULAR_DEPTH = 500
 FORECAST_THREADS = 2
+COST_WEIGHT = 0.2  # a new batch's weight in a decision's recent cost (a moving average)
 
 
 class TenantRuntime:
@@ -115,6 +117,7 @@ class TenantRuntime:
         self.deadline_seconds = deadline_seconds
         self.max_in_flight = max_in_flight
         self._in_flight = 0
+        self._decision_seconds: float | None = None  # a decision's recent cost (see _admit)
         self._warned: dict[str, tuple[float, int]] = {}  # fault -> (last warned, held since)
         self.audit = audit
         self.feedback = Attribution()
@@ -255,19 +258,32 @@ class TenantRuntime:
             plan.fault = "model_missing"
         elif plan.budget <= 0:
             plan.fault = "model_shed_late"  # it waited its deadline away before reaching us
-        elif not self._admit():
-            plan.fault = "model_shed_busy"
+        elif (fault := self._admit(plan.budget)) is not None:
+            plan.fault = fault
         else:
             plan.future = self._start(served.model, request)
         return plan
 
-    def _admit(self) -> bool:
-        """One more decision in flight, unless ``max_in_flight`` already are."""
+    def _admit(self, budget: float) -> str | None:
+        """One more decision in flight (None), or why not: ``max_in_flight`` already are
+        (busy), or it would not finish within ``budget`` seconds behind them at the recent
+        cost of a decision (slow). With none in flight it is always let in, so the cost is
+        measured again after a slow spell."""
         with self._lock:
             if self._in_flight >= self.max_in_flight:
-                return False
+                return "model_shed_busy"
+            cost = self._decision_seconds
+            if self._in_flight and cost is not None and (self._in_flight + 1) * cost > budget:
+                return "model_shed_slow"
             self._in_flight += 1
-            return True
+            return None
+
+    def _observe(self, seconds: float, decisions: int) -> None:
+        """A decision's cost, learnt from one batch of ``decisions`` that took ``seconds``."""
+        each = seconds / max(decisions, 1)
+        with self._lock:
+            known = self._decision_seconds
+            self._decision_seconds = each if known is None else known + COST_WEIGHT * (each - known)
 
     def _released(self, _: Future[Any]) -> None:
         with self._lock:
@@ -405,6 +421,7 @@ class TenantRuntime:
             )
         }
         blocks = tuple(request.filters.exclude_skus)
+        started = time.perf_counter()
         decision = decide(
             model,
             [subject],
@@ -415,13 +432,16 @@ class TenantRuntime:
             overrides=Overrides(blocks=blocks) if blocks else None,
             contexts=contexts,
         )
+        self._observe(time.perf_counter() - started, 1)
         return decision.recommendations, decision.removed
 
     def _decide_many(
         self, model: TwoStageRecommender, persons: list[str], k: int, scope: str
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """One decision over many plain requests (the micro-batches)."""
+        started = time.perf_counter()
         decision = decide(model, persons, k, self.catalogue, replace(self.policy, scope=scope))
+        self._observe(time.perf_counter() - started, len(persons))
         return decision.recommendations, decision.removed
 
     def _in_stock(self, items: list[dict[str, Any]]) -> bool:
