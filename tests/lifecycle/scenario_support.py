@@ -17,7 +17,7 @@ from shelfwise.lifecycle.families import family_of
 from shelfwise.lifecycle.jobs import JobRunner
 from shelfwise.lifecycle.retrain import Retrainer
 from shelfwise.ops import AuditEntry, BacktestResult, JobRun, RetrainingRun
-from shelfwise.recommend.two_stage import RecommenderSettings
+from shelfwise.recommend.recommender_settings import RecommenderSettings
 from shelfwise.simulate.shop import SimulatedShop
 from shelfwise.workspace import Workspace
 

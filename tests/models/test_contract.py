@@ -28,7 +28,8 @@ from shelfwise.recommend.content import ContentRecommender
 from shelfwise.recommend.ease import EaseRecommender, EaseSettings
 from shelfwise.recommend.item_knn import ItemKNNRecommender, ItemKNNSettings
 from shelfwise.recommend.popular import PopularSettings, TrendingRecommender
-from shelfwise.recommend.two_stage import RecommenderSettings, TwoStageRecommender
+from shelfwise.recommend.recommender_settings import RecommenderSettings
+from shelfwise.recommend.two_stage import TwoStageRecommender
 
 PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 

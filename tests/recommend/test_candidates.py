@@ -16,7 +16,7 @@ from shelfwise.recommend.als import ALSRecommender, ALSSettings
 from shelfwise.recommend.buy_again import BuyAgainRecommender, BuyAgainSettings
 from shelfwise.recommend.candidates import CandidateStage, Source
 from shelfwise.recommend.matrix import Interactions, row_entries, top_k
-from shelfwise.recommend.two_stage import RecommenderSettings
+from shelfwise.recommend.recommender_settings import RecommenderSettings
 
 PERSONS, SKUS = 12, 3_000  # wide enough for top_k's sampled bound
 T0 = pd.Timestamp("2024-01-01", tz="UTC")

@@ -11,8 +11,9 @@ import pytest
 from shelfwise.recommend.catalogue import Catalogue
 from shelfwise.recommend.decide import decide
 from shelfwise.recommend.overrides import Overrides
+from shelfwise.recommend.recommender_settings import RecommenderSettings
 from shelfwise.recommend.rules import RulePolicy
-from shelfwise.recommend.two_stage import RecommenderSettings, TwoStageRecommender
+from shelfwise.recommend.two_stage import TwoStageRecommender
 
 SMALL = {"ranker_trees": 30, "ranker_leaves": 7}
 

@@ -16,7 +16,8 @@ from shelfwise.recommend.content import ContentRecommender
 from shelfwise.recommend.decide import decide
 from shelfwise.recommend.explain import explain_one
 from shelfwise.recommend.new_products import SOURCE, place
-from shelfwise.recommend.two_stage import RecommenderSettings, TwoStageRecommender
+from shelfwise.recommend.recommender_settings import RecommenderSettings
+from shelfwise.recommend.two_stage import TwoStageRecommender
 
 SMALL = {"ranker_trees": 30, "ranker_leaves": 7, "label_windows": 2}
 LONG_AGO = pd.Timestamp("2022-01-01", tz="UTC")

@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 
 from shelfwise.features.store import FeatureStore
+from shelfwise.recommend.recommender_settings import RecommenderSettings
 from shelfwise.recommend.stage import MODEL_NAME, purchase_log, train_recommender
 from shelfwise.recommend.store_features import store_features
-from shelfwise.recommend.two_stage import RecommenderSettings, TwoStageRecommender
+from shelfwise.recommend.two_stage import TwoStageRecommender
 from shelfwise.workspace import Workspace
 
 SMALL = RecommenderSettings(label_days=21.0, ranker_trees=30, ranker_leaves=7)

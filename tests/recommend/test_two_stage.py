@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shelfwise.recommend.two_stage import FALLBACK, RecommenderSettings, TwoStageRecommender
+from shelfwise.recommend.recommender_settings import RecommenderSettings
+from shelfwise.recommend.two_stage import FALLBACK, TwoStageRecommender
 
 SMALL = {"ranker_trees": 30, "ranker_leaves": 7, "label_windows": 2}
 

@@ -9,7 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shelfwise.recommend.catalogue import Catalogue
-from shelfwise.recommend.two_stage import RecommenderSettings, TwoStageRecommender
+from shelfwise.recommend.recommender_settings import RecommenderSettings
+from shelfwise.recommend.two_stage import TwoStageRecommender
 from shelfwise.serve.app import create_app
 from shelfwise.serve.auth import KeyRing
 from shelfwise.serve.cache import MemoryCache

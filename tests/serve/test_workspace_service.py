@@ -15,8 +15,8 @@ import uvicorn
 
 from shelfwise.forecast.model import ForecasterSettings
 from shelfwise.forecast.stage import train_forecaster
+from shelfwise.recommend.recommender_settings import RecommenderSettings
 from shelfwise.recommend.stage import purchase_log, train_recommender
-from shelfwise.recommend.two_stage import RecommenderSettings
 from shelfwise.serve.app import create_app
 from shelfwise.serve.tenant import TenantRuntime
 from shelfwise.serve.workspace import ChampionWatcher, keyring_of, tenant_from_workspace

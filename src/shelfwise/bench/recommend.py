@@ -33,11 +33,8 @@ from shelfwise.recommend.protocols import (
     evaluate_track,
     ml100k_msr,
 )
-from shelfwise.recommend.two_stage import (
-    FeatureProvider,
-    RecommenderSettings,
-    TwoStageRecommender,
-)
+from shelfwise.recommend.recommender_settings import RecommenderSettings
+from shelfwise.recommend.two_stage import FeatureProvider, TwoStageRecommender
 
 if TYPE_CHECKING:
     from shelfwise.workspace import Workspace

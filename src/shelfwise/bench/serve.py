@@ -115,7 +115,7 @@ def _prepare(folder: Path, smoke: bool) -> tuple[list[str], int]:
     try:
         if workspace.tracker.get_alias_version("recommender", "champion") is None:
             if smoke:
-                from shelfwise.recommend.two_stage import RecommenderSettings
+                from shelfwise.recommend.recommender_settings import RecommenderSettings
                 from shelfwise.simulate.shop import load_shop, simulate_shop
 
                 progress(f"building the simulated shop in {folder}")

@@ -26,6 +26,7 @@ from shelfwise.evaluation.ranking import ranking_metrics
 from shelfwise.features.store import FeatureStore
 from shelfwise.lifecycle.segments import segment_model
 from shelfwise.models.base import Estimator, Evaluation
+from shelfwise.recommend.recommender_settings import RecommenderSettings
 from shelfwise.recommend.rules import RulePolicy
 from shelfwise.recommend.stage import (
     EVALUATED_PERSONS,
@@ -36,7 +37,7 @@ from shelfwise.recommend.stage import (
     purchase_log,
 )
 from shelfwise.recommend.store_features import store_features
-from shelfwise.recommend.two_stage import RecommenderSettings, TwoStageRecommender
+from shelfwise.recommend.two_stage import TwoStageRecommender
 from shelfwise.workspace import Workspace
 
 LIST_LENGTH = 20

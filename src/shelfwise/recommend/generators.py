@@ -27,7 +27,7 @@ from shelfwise.recommend.matrix import Interactions, MatrixRecommender
 from shelfwise.recommend.popular import PopularSettings, TrendingRecommender
 
 if TYPE_CHECKING:
-    from shelfwise.recommend.two_stage import RecommenderSettings
+    from shelfwise.recommend.recommender_settings import RecommenderSettings
 
 LOG_COLUMNS = ("person_id", "sku", "occurred_at", "order_id", "weight", "segment")
 

@@ -24,8 +24,9 @@ from shelfwise.features.store import FeatureStore
 from shelfwise.lifecycle.contract import TRAINED_UNTIL
 from shelfwise.models.base import Evaluation
 from shelfwise.recommend.popularity import PopularityRecommender
+from shelfwise.recommend.recommender_settings import RecommenderSettings
 from shelfwise.recommend.store_features import store_features
-from shelfwise.recommend.two_stage import RecommenderSettings, TwoStageRecommender
+from shelfwise.recommend.two_stage import TwoStageRecommender
 from shelfwise.workspace import Workspace
 
 HOLDOUT_DAYS = 28
