@@ -1,5 +1,5 @@
-"""What a request carries through :class:`~shelfwise.serve.tenant.TenantRuntime`, and how a
-decision's frames become the response's items."""
+"""What a request carries through :class:`~shelfwise.serve.tenant.TenantRuntime`, how a
+decision's frames become the response's items, and the best-seller lists of the fallbacks."""
 
 from __future__ import annotations
 
@@ -12,10 +12,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shelfwise.recommend.catalogue import Catalogue
+from shelfwise.recommend.explain import explain_one
+from shelfwise.recommend.generators import popularity_order
 from shelfwise.recommend.two_stage import TwoStageRecommender
 from shelfwise.serve.schemas import RecommendationRequest
 
 CHAMPION = "champion"
+POPULAR_DEPTH = 500  # best sellers kept for the popularity fallback
 
 
 @dataclass
@@ -81,3 +85,31 @@ def without(items: list[dict[str, Any]], request: RecommendationRequest) -> list
     for rank, item in enumerate(kept, start=1):
         item["rank"] = rank
     return kept
+
+
+def listed(
+    catalogue: Catalogue, skus: np.ndarray[Any, Any], source: str, request: RecommendationRequest
+) -> list[dict[str, Any]]:
+    """The first ``k`` of ``skus`` in stock that the request's filters allow, as items."""
+    in_stock = ~(catalogue.on_hand_of(skus) <= 0)
+    excluded = set(request.filters.exclude_skus)
+    chosen: list[str] = []
+    for sku in np.asarray(skus)[in_stock]:
+        if len(chosen) == request.k:
+            break
+        if str(sku) not in excluded:
+            chosen.append(str(sku))
+    explanation = explain_one(source)
+    return [
+        {"sku": s, "rank": rank, "score": None, "source": source, "explanation": explanation}
+        for rank, s in enumerate(chosen, start=1)
+    ]
+
+
+def best_sellers(catalogue: Catalogue, model: TwoStageRecommender | None) -> np.ndarray[Any, Any]:
+    """The model's best sellers (the catalogue's, by units sold, without a model)."""
+    if model is not None:
+        order = popularity_order(model.models_["popularity"])[:POPULAR_DEPTH]
+        return np.asarray(model.items_[order], dtype=str)
+    sold = np.nan_to_num(catalogue.units_sold, nan=0.0)
+    return np.asarray(catalogue.skus[np.argsort(-sold, kind="stable")[:POPULAR_DEPTH]])

@@ -41,7 +41,6 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from shelfwise.features.store import FeatureStore
@@ -51,12 +50,19 @@ from shelfwise.lifecycle.alerts import AlertInbox
 from shelfwise.recommend.catalogue import Catalogue
 from shelfwise.recommend.cold_start import Context
 from shelfwise.recommend.decide import decide
-from shelfwise.recommend.explain import explain_one
-from shelfwise.recommend.generators import popularity_order
 from shelfwise.recommend.overrides import Overrides
 from shelfwise.recommend.rules import RulePolicy
 from shelfwise.recommend.two_stage import TwoStageRecommender
-from shelfwise.serve.answers import CHAMPION, Plan, Served, cache_key, listed_frames, without
+from shelfwise.serve.answers import (
+    CHAMPION,
+    Plan,
+    Served,
+    best_sellers,
+    cache_key,
+    listed,
+    listed_frames,
+    without,
+)
 from shelfwise.serve.audit import DecisionAudit
 from shelfwise.serve.batching import MicroBatcher, batchable
 from shelfwise.serve.cache import CacheUnavailable, ResponseCache
@@ -75,7 +81,6 @@ from shelfwise.tracing import carried, span
 
 log = logging.getLogger("shelfwise.serve")
 LAST_GOOD_PERSONS = 100_000
-POPULAR_DEPTH = 500
 FORECAST_THREADS = 2
 COST_WEIGHT = 0.2  # a new batch's weight in a decision's recent cost (a moving average)
 
@@ -153,7 +158,7 @@ class TenantRuntime:
     ) -> None:
         """Serve ``model`` from the next request on; requests in flight finish on the old."""
         self.served = Served(model, version, CHAMPION, dict(facts or {}))
-        self._popular = self._best_sellers(model)
+        self._popular = best_sellers(self.catalogue, model)
 
     def warm_up(self) -> float:
         """One decision for a known person, neither cached nor audited, so the first request
@@ -457,35 +462,10 @@ class TenantRuntime:
         if top is None:
             return []
         skus = served.model.items_[top[top >= 0]]
-        return self._listed(skus, "segment_popularity", request)
+        return listed(self.catalogue, skus, "segment_popularity", request)
 
     def _from_popularity(self, request: RecommendationRequest) -> list[dict[str, Any]]:
-        return self._listed(self._popular, "popularity", request)
-
-    def _listed(
-        self, skus: np.ndarray[Any, Any], source: str, request: RecommendationRequest
-    ) -> list[dict[str, Any]]:
-        """The first ``k`` of ``skus`` in stock that the request's filters allow."""
-        in_stock = ~(self.catalogue.on_hand_of(skus) <= 0)
-        excluded = set(request.filters.exclude_skus)
-        chosen: list[str] = []
-        for sku in np.asarray(skus)[in_stock]:
-            if len(chosen) == request.k:
-                break
-            if str(sku) not in excluded:
-                chosen.append(str(sku))
-        explanation = explain_one(source)
-        return [
-            {"sku": s, "rank": rank, "score": None, "source": source, "explanation": explanation}
-            for rank, s in enumerate(chosen, start=1)
-        ]
-
-    def _best_sellers(self, model: TwoStageRecommender | None) -> np.ndarray[Any, Any]:
-        if model is not None:
-            order = popularity_order(model.models_["popularity"])[:POPULAR_DEPTH]
-            return np.asarray(model.items_[order], dtype=str)
-        sold = np.nan_to_num(self.catalogue.units_sold, nan=0.0)
-        return np.asarray(self.catalogue.skus[np.argsort(-sold, kind="stable")[:POPULAR_DEPTH]])
+        return listed(self.catalogue, self._popular, "popularity", request)
 
     # Forecasts.
     async def forecast_async(self, request: ForecastRequest) -> dict[str, Any]:
