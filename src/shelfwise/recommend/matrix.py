@@ -119,6 +119,12 @@ def encode(values: pd.Series) -> tuple[NDArray[np.str_], NDArray[np.int64]]:
     return np.asarray(distinct, dtype=str), codes.astype(np.int64)
 
 
+def group_positions(keys: NDArray[Any]) -> NDArray[np.int64]:
+    """Each row's position among the rows of its key, 0 first; ``keys`` sorted (grouped)."""
+    positions: NDArray[np.int64] = np.arange(len(keys)) - np.searchsorted(keys, keys, side="left")
+    return positions
+
+
 def rows_of(sorted_ids: NDArray[np.str_], wanted: NDArray[np.str_]) -> NDArray[np.int64]:
     """Each wanted id's index in ``sorted_ids``; -1 where it is not there."""
     if not len(sorted_ids):

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from shelfwise.recommend.ann import VectorIndex, open_index
 from shelfwise.recommend.content import SKU_COLUMNS, ContentRecommender
-from shelfwise.recommend.matrix import rows_of, top_k
+from shelfwise.recommend.matrix import group_positions, rows_of, top_k
 
 SOURCE = "new_product"
 
@@ -125,7 +125,7 @@ def place(
     person = pd.factorize(out["person_id"].to_numpy(dtype=str), sort=True)[0]
     order = np.lexsort((place, person))
     person = person[order]
-    kept = np.arange(len(order)) - np.searchsorted(person, person, side="left") < k
+    kept = group_positions(person) < k
     out = out.take(order[kept]).reset_index(drop=True)
     return _scored_in_place(out, person[kept])
 
@@ -134,9 +134,8 @@ def _cumcount(keys: NDArray[np.str_]) -> NDArray[np.int64]:
     """Each row's position among the earlier rows of its key (``groupby().cumcount()``)."""
     codes = pd.factorize(keys)[0]
     order = np.argsort(codes, kind="stable")
-    sorted_codes = codes[order]
     out = np.empty(len(keys), dtype=np.int64)
-    out[order] = np.arange(len(keys)) - np.searchsorted(sorted_codes, sorted_codes, side="left")
+    out[order] = group_positions(codes[order])
     return out
 
 

@@ -40,6 +40,7 @@ from shelfwise.models.settings import Constraints, EstimatorSettings, Interval, 
 from shelfwise.recommend.catalogue import Catalogue
 from shelfwise.recommend.diversity import mmr_select
 from shelfwise.recommend.explain import objects, sentences
+from shelfwise.recommend.matrix import group_positions
 from shelfwise.recommend.overrides import Overrides
 
 SCOPES = ("all", "cross_sell", "up_sell", "discovery", "buy_again")
@@ -549,7 +550,7 @@ def _place_pins(
     who = np.concatenate([person, owner])
     order = np.lexsort((landing, who))
     final, who = everyone[order], who[order]
-    position = np.arange(len(final)) - np.searchsorted(who, who, side="left")
+    position = group_positions(who)
     return final[position < k], dropped
 
 
@@ -561,7 +562,7 @@ def _output(
     catalogue: Catalogue,
 ) -> pd.DataFrame:
     person = rows.person[final]
-    rank = np.arange(len(final)) - np.searchsorted(person, person, side="left") + 1
+    rank = group_positions(person) + 1
     sku, source = rows.sku[final].astype(str), rows.source[final].astype(str)
     anchor, days = rows.anchor[final], rows.repurchase_days[final]
     return pd.DataFrame(

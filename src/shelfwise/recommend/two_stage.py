@@ -41,6 +41,7 @@ from shelfwise.recommend.matrix import (
     SECONDS_PER_DAY,
     MatrixRecommender,
     evaluate_lists,
+    group_positions,
     rows_of,
     top_k,
 )
@@ -368,12 +369,11 @@ class TwoStageRecommender(MatrixRecommender[Any]):
 
     def _best_ranked(self, frame: pd.DataFrame, score: NDArray[Any], k: int) -> pd.DataFrame:
         """Each person's ``k`` best-scored candidates (ties to the smaller sku), persons in
-        sku order of their ids, with the columns :meth:`ranked` returns."""
+        the order of their ids, with the columns :meth:`ranked` returns."""
         person = pd.factorize(frame["person_id"].to_numpy(dtype=str), sort=True)[0]
         sku = pd.factorize(frame["sku"].to_numpy(dtype=str), sort=True)[0]
         order = np.lexsort((sku, -score, person))
-        person = person[order]
-        at = order[np.arange(len(order)) - np.searchsorted(person, person, side="left") < k]
+        at = order[group_positions(person[order]) < k]
         picked = frame[["person_id", "sku", "source", "buy_again_days", "buy_again_cycle"]].take(at)
         anchor = frame["anchor"].to_numpy()[at]
         return pd.DataFrame(
@@ -444,7 +444,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         placed = np.argsort(by_person, kind="stable")
         by_person = by_person[placed]
         out = out.take(placed).reset_index(drop=True)
-        out["rank"] = np.arange(len(out)) - np.searchsorted(by_person, by_person, side="left") + 1
+        out["rank"] = group_positions(by_person) + 1
         out["score"] = out["score"].astype(np.float64)  # all NaN for strangers: still numeric
         return out[["person_id", "sku", "score", "rank", *_RANKED[3:]]]
 
