@@ -90,7 +90,11 @@ def explain(frame: pd.DataFrame, catalogue: Catalogue) -> pd.Series:
     if missing:
         raise ValueError(f"frame: missing columns {missing}")
     n = len(frame)
-    anchors = objects(frame["anchor_sku"]) if "anchor_sku" in frame.columns else None
+    anchors = (
+        objects(frame["anchor_sku"])
+        if "anchor_sku" in frame.columns
+        else np.full(n, None, dtype=object)
+    )
     days = (
         pd.to_numeric(frame["repurchase_days"], errors="coerce").to_numpy(
             dtype=np.float64, na_value=np.nan
@@ -102,7 +106,7 @@ def explain(frame: pd.DataFrame, catalogue: Catalogue) -> pd.Series:
         sentences(
             frame["sku"].to_numpy(dtype=object),
             frame["source"].to_numpy(dtype=object),
-            np.full(n, None, dtype=object) if anchors is None else anchors,
+            anchors,
             days,
             catalogue,
         ),

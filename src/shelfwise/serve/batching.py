@@ -58,7 +58,7 @@ class _Pending:
 
 
 class MicroBatcher:
-    """Gathers batchable decisions for a moment and decides them together."""
+    """Decides together the batchable decisions that queued while it was busy."""
 
     def __init__(self, decide: Decider, window_seconds: float = 0.0, max_batch: int = 64) -> None:
         self.decide = decide
