@@ -247,7 +247,7 @@ class TenantRuntime:
 
     def _plan(self, request: RecommendationRequest, request_id: str, arrived: float) -> Plan:
         """The cached answer, or the model's decision started (a future), or the fault that
-        keeps the model out of it (missing, shed late or busy)."""
+        keeps the model out of it (missing, shed late, busy or slow)."""
         served = self.route(request)
         plan = Plan(request, request_id, served, cache_key(request, served), time.perf_counter())
         cached = self._cached(plan.key)
