@@ -348,7 +348,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         people = pd.unique(ids.to_numpy(dtype=str))
         rows = rows_of(self.users_, people)
         known = rows[rows >= 0]
-        ranked = pd.DataFrame(columns=list(_RANKED))
+        ranked = _no_ranked()
         if len(known):
             frame = self.candidate_frame(known)
             with span("ranking", candidates=len(frame)):
@@ -539,6 +539,17 @@ class TwoStageRecommender(MatrixRecommender[Any]):
 
 
 _RANKED = ("person_id", "sku", "score", "source", "bought_before", "repurchase_days", "anchor_sku")
+
+
+def _no_ranked() -> pd.DataFrame:
+    """An empty ranked list with its columns' types: untyped (object) columns would make every
+    list concatenated after it take their type from it."""
+    types = (object, object, np.float64, object, bool, np.float64, "string")
+    return pd.DataFrame(
+        {name: pd.Series(dtype=kind) for name, kind in zip(_RANKED, types, strict=True)}
+    )
+
+
 _NOT_FEATURES = {"row", "item", "anchor", "person_id", "sku", "source", "label", "group"}
 
 
