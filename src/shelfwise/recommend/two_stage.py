@@ -188,10 +188,12 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         return None if row < 0 else self.segment_top_[row]
 
     def _fit_matrix(self, data: Any) -> None:
-        """The serving generators; ALS proposes through the ANN index (the labelled windows
-        take its exact top-k: the index finds 99% of them and is built once, here)."""
-        self.models_ = generators.fit_models(data, self.settings)
-        self.index_ = generators.ann_index(self.models_, self.settings.ann_url)
+        """The serving generators; ALS proposes through the ANN index once its catalogue is
+        large enough (``ann_min_items``; the labelled windows take its exact top-k: the index
+        finds 99% of them and is built once, here)."""
+        s = self.settings
+        self.models_ = generators.fit_models(data, s)
+        self.index_ = generators.ann_index(self.models_, s.ann_url, s.ann_min_items)
         self.stage_ = generators.stage_of(self.models_, self.settings, self.index_)
         self.new_skus_ = np.array([], dtype=str)
         if self.products is not None:
@@ -544,7 +546,7 @@ _RANKED = ("person_id", "sku", "score", "source", "bought_before", "repurchase_d
 def _no_ranked() -> pd.DataFrame:
     """An empty ranked list with its columns' types: untyped (object) columns would make every
     list concatenated after it take their type from it."""
-    types = (object, object, np.float64, object, bool, np.float64, "string")
+    types: tuple[Any, ...] = (object, object, np.float64, object, bool, np.float64, "string")
     return pd.DataFrame(
         {name: pd.Series(dtype=kind) for name, kind in zip(_RANKED, types, strict=True)}
     )
