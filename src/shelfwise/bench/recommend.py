@@ -170,14 +170,19 @@ def _ours(
 
 
 def _ann_figures(model: TwoStageRecommender, users: np.ndarray[Any, Any]) -> dict[str, Any]:
-    """The serving index over ALS's sku factors held against exact search, queried by every
-    evaluated user's factors: recall@200, its build and query seconds beside exact search's."""
+    """The ANN index over ALS's sku factors held against exact search, queried by every
+    evaluated user's factors: recall@200, its build and query seconds beside exact search's.
+    The serving index where the model has one; else (a catalogue under ``ann_min_items``,
+    which serving scores exactly) the embedded index built here on the same factors."""
     from shelfwise.recommend.als import ALSRecommender
-    from shelfwise.recommend.ann import ExactIndex
+    from shelfwise.recommend.ann import ExactIndex, open_index
 
     als, index = model.models_.get("als"), model.index_
-    if not isinstance(als, ALSRecommender) or index is None:
+    if not isinstance(als, ALSRecommender):
         return {"index": None}
+    served = "index" if index is not None else "exact"
+    if index is None:
+        index = open_index(None).build(als.item_factors_)
     rows = np.asarray(model.users_.searchsorted(users), dtype=np.int64)
     rows = rows[
         (rows < len(model.users_)) & (model.users_[rows.clip(0, len(model.users_) - 1)] == users)
@@ -194,6 +199,7 @@ def _ann_figures(model: TwoStageRecommender, users: np.ndarray[Any, Any]) -> dic
     hits = [np.intersect1d(a[a >= 0], b[b >= 0]).size for a, b in zip(found, truth, strict=True)]
     return {
         "backend": index.backend,
+        "served": served,
         f"recall@{k}": round(float(np.mean(hits)) / k, 4),
         "items": len(als.item_factors_),
         "queries": len(queries),

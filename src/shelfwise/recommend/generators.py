@@ -45,6 +45,12 @@ def interactions(log: pd.DataFrame) -> Interactions:
     return Interactions.from_frame(log)
 
 
+# The sources in the order the stage weighs them: a pair two sources rank equally is credited
+# to the earlier (its explanation and anchor). Fixed here, not by the models' order, which a
+# loaded model has sorted by name.
+SOURCES = ("buy_again", "popularity", "trending", "ease", "co_purchase", "als")
+
+
 def fit_models(
     data: Interactions, settings: RecommenderSettings
 ) -> dict[str, MatrixRecommender[Any]]:
@@ -103,16 +109,22 @@ def stage_of(
             ),
             linear=model if isinstance(model, ALSRecommender) else None,
         )
-        for name, model in models.items()
-        if name in quotas and (quotas[name] or name == "buy_again")
+        for name, model in ((name, models[name]) for name in SOURCES if name in models)
+        if quotas[name] or name == "buy_again"
     ]
     return CandidateStage(sources, buy_again, len(buy_again.items_))
 
 
-def ann_index(models: dict[str, MatrixRecommender[Any]], url: str) -> VectorIndex[Any] | None:
-    """The ANN index over ALS's sku factors (None: no ALS, or ``url`` "none")."""
+def ann_index(
+    models: dict[str, MatrixRecommender[Any]], url: str, min_items: int = 0
+) -> VectorIndex[Any] | None:
+    """The ANN index over ALS's sku factors. None: no ALS, ``url`` "none", or the embedded
+    index over fewer than ``min_items`` skus, where the exact scores cost less (a shared index
+    at another ``url`` is built whatever its size)."""
     als = models.get("als")
     if url == "none" or not isinstance(als, ALSRecommender):
+        return None
+    if url == "embedded" and len(als.item_factors_) < min_items:
         return None
     return open_index(None if url == "embedded" else url).build(als.item_factors_)
 
