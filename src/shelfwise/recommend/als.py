@@ -11,7 +11,8 @@ row's solve uses the identity ``Yᵀ C_u Y = YᵀY + Yᵀ (C_u - I) Y``, so only
 anything, and a few conjugate-gradient steps warm-started from the previous iteration (as the
 ``implicit`` package does), run for every row at once with sparse products and gathers.
 
-The learned ``user_factors_`` and ``item_factors_`` are the embeddings the ANN index serves;
+The learned ``user_factors_`` and ``item_factors_`` are the embeddings the ANN index serves
+(from ``RecommenderSettings.ann_min_items`` skus; under that, their exact products do);
 :meth:`ALSRecommender.embed_history` folds an unseen person in from their history with one
 exact least-squares solve against the fixed sku factors.
 """
