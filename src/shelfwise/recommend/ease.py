@@ -98,7 +98,11 @@ class EaseRecommender(MatrixRecommender[EaseSettings]):
         columns = self._columns()
         # float32 like the kernel: a float64 product would upcast the whole kernel each call.
         gram = np.asarray((history @ columns).todense(), dtype=np.float32)
-        projected = np.asarray((columns @ (gram @ self.weights_).T).T)
+        weighted = gram @ self.weights_
+        if len(rows) == 1:  # a vector: scipy's matrix-times-vector, 1.3 ms against 2.1 on CJ
+            projected = (columns @ weighted[0])[None, :]
+        else:
+            projected = np.asarray((columns @ weighted.T).T)
         dense = history.toarray()
         scores: Scores = (dense - (dense - projected) * self.inverse_diagonal_).astype(np.float32)
         return scores
