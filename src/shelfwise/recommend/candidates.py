@@ -32,7 +32,14 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from shelfwise.recommend.buy_again import BuyAgainRecommender
-from shelfwise.recommend.matrix import BATCH_USERS, Scores, at_least_kth, row_entries, top_k
+from shelfwise.recommend.matrix import (
+    BATCH_USERS,
+    Scores,
+    at_least_kth,
+    group_positions,
+    row_entries,
+    top_k,
+)
 
 Proposer = Callable[[NDArray[np.int64], int], tuple[NDArray[np.int64], NDArray[np.float32]]]
 Proposals = tuple[NDArray[np.int64], NDArray[np.float32]]  # (persons, quota) skus, scores
@@ -291,14 +298,14 @@ class _Sparse:
         if 0 < quota < width:
             # Only the scores reaching each person's quota-th best are sorted: the persons'
             # scores padded to the widest with -inf, a bound taken of them as top_k takes it.
-            place = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+            place = group_positions(owner)
             padded = np.full((self.persons, width), -np.inf, dtype=np.float32)
             padded[owner, place] = values
             chosen = at_least_kth(padded, quota)[owner, place]
             owner, item, values = owner[chosen], item[chosen], values[chosen]
         order = np.lexsort((item, -values, owner))  # as top_k: ties to the smaller sku
         owner, item, values = owner[order], item[order], values[order]
-        rank = np.arange(len(owner)) - np.searchsorted(owner, owner)
+        rank = group_positions(owner)
         kept = rank < quota
         items[owner[kept], rank[kept]] = item[kept]
         best[owner[kept], rank[kept]] = values[kept]

@@ -194,7 +194,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         s = self.settings
         self.models_ = generators.fit_models(data, s)
         self.index_ = generators.ann_index(self.models_, s.ann_url, s.ann_min_items)
-        self.stage_ = generators.stage_of(self.models_, self.settings, self.index_)
+        self.stage_ = generators.stage_of(self.models_, s, self.index_)
         self.new_skus_ = np.array([], dtype=str)
         if self.products is not None:
             content = ContentRecommender(catalogue=self.products).fit_interactions(data)
