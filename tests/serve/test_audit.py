@@ -3,7 +3,10 @@ queue is counted and alerted; a database that fails is too."""
 
 from __future__ import annotations
 
-import threading
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -77,25 +80,24 @@ def test_every_request_is_audited_with_what_it_showed(
 def test_a_full_queue_is_counted_and_alerted(tmp_path: Path) -> None:
     database = OperationalDatabase(f"sqlite:///{tmp_path / 'operational.db'}")
     database.upgrade()
-    audit = DecisionAudit(database, "a", capacity=2, batch=1)
-    release = threading.Event()
-    write = audit._write
-    audit._write = lambda records: (release.wait(5), write(records))  # type: ignore[method-assign]
+    # Nothing is shipped to the writer for 60 s: the queue holds what was put since.
+    audit = DecisionAudit(database, "a", capacity=2, interval_seconds=60)
     accepted = [audit.submit(_body(n), []) for n in range(6)]
-    assert accepted.count(False) >= 3  # one held by the writer, two queued, the rest dropped
-    assert audit.dropped == accepted.count(False)
-    release.set()
-    audit.close()
-    assert audit.written == accepted.count(True)
+    assert accepted == [True, True, False, False, False, False]
+    assert audit.dropped == 4
+    audit.close()  # ships and writes what was queued
+    assert (audit.written, audit.failed) == (2, 0)
     with database.session() as session:
         alerts = session.scalars(sa.select(MLAlert)).all()
+        written = session.scalars(sa.select(DecisionRecord.request_id)).all()
+    assert written == ["r0", "r1"]
     assert len(alerts) == 1  # one alert per minute, not one per dropped record
     assert alerts[0].alert_type == "serving_degraded"
-    assert "queue is full" in alerts[0].message
+    assert "queue is full: 4 rows dropped" in alerts[0].message
 
 
 def test_a_database_that_fails_is_counted_and_logged(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     database = OperationalDatabase(f"sqlite:///{tmp_path / 'never-migrated.db'}")
     audit = DecisionAudit(database, "a", interval_seconds=0.01)
@@ -103,4 +105,34 @@ def test_a_database_that_fails_is_counted_and_logged(
     audit.close()
     assert audit.failed == 1
     assert audit.written == 0
-    assert "could not be written" in caplog.text
+    assert "could not be written" in capfd.readouterr().err  # the writer's log
+
+
+def test_the_writer_stops_when_the_service_is_gone(tmp_path: Path) -> None:
+    database = OperationalDatabase(f"sqlite:///{tmp_path / 'operational.db'}")
+    database.upgrade()
+    script = (
+        "import sys\n"
+        "from shelfwise.ops import OperationalDatabase\n"
+        "from shelfwise.serve.audit import DecisionAudit\n"
+        "audit = DecisionAudit(OperationalDatabase(sys.argv[1]), 'a', interval_seconds=0.01)\n"
+        "print(audit._process.pid, flush=True)\n"
+        "import os; os._exit(0)  # gone without closing it\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, database.url], capture_output=True, text=True, timeout=60
+    )
+    writer = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 30
+    while _alive(writer) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(writer)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended

@@ -1,6 +1,6 @@
 """The decision audit: every decision written to ``decision_log`` without slowing its request.
 
-A request only puts its record on a bounded queue (no I/O); a writer thread inserts what has
+A request only puts its record on a bounded queue (no I/O); a writer process inserts what has
 gathered in batches (:class:`~shelfwise.ops.BatchWriter`). When the queue is full the record
 is dropped, counted in ``dropped`` and, once per ``alert_every_seconds``, raised as a
 ``serving_degraded`` ML alert and logged as an error, so a database that cannot keep up is
@@ -12,12 +12,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from shelfwise.ops import BatchWriter, DecisionRecord, MLAlert, OperationalDatabase
-from shelfwise.ops.states import AlertSeverity, AlertType
+from shelfwise.ops import BatchWriter, DecisionRecord, OperationalDatabase
 
 
 class DecisionAudit(BatchWriter):
-    """A bounded queue of decision records and the thread that writes them in batches."""
+    """A bounded queue of decision records and the process that writes them in batches."""
+
+    alert_title = "Decisions are not being audited"
 
     def __init__(self, database: OperationalDatabase, tenant: str, **options: Any) -> None:
         """``options``: the queue's capacity, batch, interval and alert spacing
@@ -45,15 +46,3 @@ class DecisionAudit(BatchWriter):
             },
         }
         return self.put([record])
-
-    def _alert(self, message: str) -> None:
-        with self.database.session() as session:
-            session.add(
-                MLAlert(
-                    tenant=self.tenant,
-                    alert_type=AlertType.SERVING_DEGRADED.value,
-                    severity=AlertSeverity.CRITICAL.value,
-                    title="Decisions are not being audited",
-                    message=message,
-                )
-            )
