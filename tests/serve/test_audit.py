@@ -108,6 +108,22 @@ def test_a_database_that_fails_is_counted_and_logged(
     assert "could not be written" in capfd.readouterr().err  # the writer's log
 
 
+def test_a_writer_that_died_is_said_and_its_rows_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = OperationalDatabase(f"sqlite:///{tmp_path / 'operational.db'}")
+    database.upgrade()
+    audit = DecisionAudit(database, "a", interval_seconds=0.01)
+    audit._process.kill()
+    audit._process.join(10)
+    assert audit.submit(_body(1), []) or audit.dropped == 1  # before or after it is noticed
+    audit._shipper.join(10)
+    assert not audit.submit(_body(2), [])
+    assert audit.dropped == 2
+    assert "decision audit writer stopped" in caplog.text
+    audit.close()
+
+
 def test_the_writer_stops_when_the_service_is_gone(tmp_path: Path) -> None:
     database = OperationalDatabase(f"sqlite:///{tmp_path / 'operational.db'}")
     database.upgrade()

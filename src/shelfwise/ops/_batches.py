@@ -13,7 +13,8 @@ insert is counted in ``failed``. The writer logs either as an error (and raises 
 alert where the writer has an :attr:`BatchWriter.alert_title`) at most once per
 ``alert_every_seconds``, so a database that cannot keep up is never silent and never floods
 the log. The writer stops when it is closed, or on its own when the process that started it
-is gone.
+is gone; a writer that ends unasked (killed, or it could not start) is noticed within an
+interval, and what was pending and every row put after is dropped, counted and logged.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ class BatchWriter:
         self._submitted = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._closed = False
+        self._closed = False  # put() drops: closing, or the writer is gone
+        self._shut = False  # close() has run
         # A few batches in the pipe; past them the rows wait in _pending (up to capacity).
         self._pipe: Any = _CONTEXT.Queue(maxsize=IN_FLIGHT_BATCHES)
         self._written: Counter = _CONTEXT.Value("q", 0)
@@ -135,9 +137,9 @@ class BatchWriter:
         """Write what is queued, then stop the writer."""
         self.flush()
         with self._lock:
-            if self._closed:
+            if self._shut:
                 return
-            self._closed = True
+            self._closed = self._shut = True
         self._wake.set()
         self._shipper.join(timeout=10)
         if self._process.is_alive():
@@ -157,6 +159,9 @@ class BatchWriter:
             self._wake.wait(self.interval)
             self._wake.clear()
             closed = self._closed
+            if not self._process.is_alive():
+                self._writer_gone()
+                return
             while self._ship_one():
                 pass
             if closed:
@@ -165,6 +170,25 @@ class BatchWriter:
                 except queue.Full:
                     log.error("%s: the writer is not taking its stop sign", self.name)
                 return
+
+    def _writer_gone(self) -> None:
+        """The writer process ended without being told to: what is pending, and whatever is
+        put from now on, is dropped and counted, and said in the log."""
+        with self._lock:
+            self._closed = True  # put() drops from now on
+            lost = sum(len(rows) for rows in self._pending)
+            self._pending.clear()
+            self._submitted -= lost
+        with self._dropped.get_lock():
+            self._dropped.value += lost
+        log.error(
+            "tenant %s: the %s writer stopped (exit code %s): %d rows dropped, and every row "
+            "from now on",
+            self.tenant,
+            self.name,
+            self._process.exitcode,
+            lost,
+        )
 
     def _ship_one(self) -> bool:
         """One batch of the pending rows onto the pipe; False when none is pending or the
