@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 _CONTEXT = multiprocessing.get_context("spawn")  # the service's threads make fork unsafe
 IN_FLIGHT_BATCHES = 4
 WATCH_SECONDS = 1.0  # how often an idle writer looks for its parent and drops to report
+STOP_SECONDS = 10.0  # at close, how long the writer may take a batch or the stop sign
 
 
 class BatchWriter:
@@ -160,39 +161,43 @@ class BatchWriter:
             self._wake.clear()
             closed = self._closed
             if not self._process.is_alive():
-                self._writer_gone()
+                lost = self._drop_pending()
+                log.error(
+                    "tenant %s: the %s writer stopped (exit code %s): %d rows dropped, and "
+                    "every row from now on",
+                    self.tenant,
+                    self.name,
+                    self._process.exitcode,
+                    lost,
+                )
                 return
-            while self._ship_one():
+            # Once closed, the rest waits for room in the pipe: nothing is left behind.
+            while self._ship_one(wait=STOP_SECONDS if closed else None):
                 pass
             if closed:
                 try:
-                    self._pipe.put(None, timeout=10)
+                    self._pipe.put(None, timeout=STOP_SECONDS)
                 except queue.Full:
                     log.error("%s: the writer is not taking its stop sign", self.name)
+                if lost := self._drop_pending():
+                    log.error("%s: %d rows dropped at close (the writer is stuck)", self.name, lost)
                 return
 
-    def _writer_gone(self) -> None:
-        """The writer process ended without being told to: what is pending, and whatever is
-        put from now on, is dropped and counted, and said in the log."""
+    def _drop_pending(self) -> int:
+        """Count what is pending as dropped, and drop whatever is put from now on (the writer
+        is gone, or stuck at close); the rows dropped."""
         with self._lock:
-            self._closed = True  # put() drops from now on
+            self._closed = True
             lost = sum(len(rows) for rows in self._pending)
             self._pending.clear()
             self._submitted -= lost
         with self._dropped.get_lock():
             self._dropped.value += lost
-        log.error(
-            "tenant %s: the %s writer stopped (exit code %s): %d rows dropped, and every row "
-            "from now on",
-            self.tenant,
-            self.name,
-            self._process.exitcode,
-            lost,
-        )
+        return lost
 
-    def _ship_one(self) -> bool:
+    def _ship_one(self, wait: float | None = None) -> bool:
         """One batch of the pending rows onto the pipe; False when none is pending or the
-        pipe is full (they wait for the next round)."""
+        pipe stayed full (``wait`` seconds; none: they wait for the next round)."""
         with self._lock:
             taken, rows = 0, 0
             while taken < len(self._pending) and rows < self.batch:
@@ -202,7 +207,7 @@ class BatchWriter:
                 return False
             items = self._pending[:taken]
         try:
-            self._pipe.put_nowait([row for item in items for row in item])
+            self._pipe.put([row for item in items for row in item], wait is not None, wait)
         except queue.Full:
             return False
         with self._lock:
