@@ -49,3 +49,23 @@ def test_late_stock_reports_are_ignored_and_prices_apply(
     assert "on_hand or price" in bad.text
     refused = client.post("/api/v1/catalogue/changes", json=changes, headers=as_("a_reader"))
     assert refused.status_code == 403
+
+
+def test_a_best_seller_out_of_stock_leaves_the_popularity_fallback(
+    client: TestClient, runtimes: dict[str, TenantRuntime], as_: Callable[[str], dict[str, str]]
+) -> None:
+    runtimes["a"].max_in_flight = 0  # every request is shed to the fallbacks
+
+    def shed(k: int) -> Any:
+        body = {"person_id": "p07", "k": k}
+        return client.post("/api/v1/recommendations", json=body, headers=as_("a_writer")).json()
+
+    first = shed(5)
+    assert first["fallback"] == "popularity"
+    best = first["items"][0]["sku"]
+    client.post(
+        "/api/v1/catalogue/changes", json=[{"sku": best, "on_hand": 0}], headers=as_("a_writer")
+    )
+    skus = [item["sku"] for item in shed(4)["items"]]
+    assert best not in skus
+    assert skus == [item["sku"] for item in first["items"][1:5]]  # the rest move up

@@ -313,7 +313,10 @@ class Catalogue:
     def on_hand_of(self, skus: Values | Iterable[Any]) -> NDArray[np.float64]:
         """Units on hand of each sku asked for (NaN: unknown, or a sku not in the catalogue):
         the stock check of a cached answer, without building :meth:`facts`."""
-        rows = self.index(skus)
+        return self.on_hand_at(self.index(skus))
+
+    def on_hand_at(self, rows: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Units on hand at catalogue ``rows`` (from :meth:`index`; NaN at -1)."""
         on_hand: NDArray[np.float64] = np.where(
             rows >= 0, self.on_hand[np.maximum(rows, 0)], np.nan
         )

@@ -88,10 +88,18 @@ def without(items: list[dict[str, Any]], request: RecommendationRequest) -> list
 
 
 def listed(
-    catalogue: Catalogue, skus: np.ndarray[Any, Any], source: str, request: RecommendationRequest
+    catalogue: Catalogue,
+    skus: np.ndarray[Any, Any],
+    source: str,
+    request: RecommendationRequest,
+    rows: np.ndarray[Any, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """The first ``k`` of ``skus`` in stock that the request's filters allow, as items."""
-    in_stock = ~(catalogue.on_hand_of(skus) <= 0)
+    """The first ``k`` of ``skus`` in stock that the request's filters allow, as items.
+    ``rows``: the skus' rows in the catalogue (:meth:`Catalogue.index`), where a list served
+    again and again looks them up once: on a catalogue of a million, looking up 500 skus took
+    a third of the event loop's time at 200 shed requests a second."""
+    on_hand = catalogue.on_hand_of(skus) if rows is None else catalogue.on_hand_at(rows)
+    in_stock = ~(on_hand <= 0)
     excluded = set(request.filters.exclude_skus)
     chosen: list[str] = []
     for sku in np.asarray(skus)[in_stock]:

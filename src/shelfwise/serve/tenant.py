@@ -158,7 +158,8 @@ class TenantRuntime:
     ) -> None:
         """Serve ``model`` from the next request on; requests in flight finish on the old."""
         self.served = Served(model, version, CHAMPION, dict(facts or {}))
-        self._popular = best_sellers(self.catalogue, model)
+        popular = best_sellers(self.catalogue, model)
+        self._popular = (popular, self.catalogue.index(popular))  # skus and their rows
 
     def warm_up(self) -> float:
         """One decision for a known person, neither cached nor audited, so the first request
@@ -465,7 +466,8 @@ class TenantRuntime:
         return listed(self.catalogue, skus, "segment_popularity", request)
 
     def _from_popularity(self, request: RecommendationRequest) -> list[dict[str, Any]]:
-        return listed(self.catalogue, self._popular, "popularity", request)
+        skus, rows = self._popular
+        return listed(self.catalogue, skus, "popularity", request, rows)
 
     # Forecasts.
     async def forecast_async(self, request: ForecastRequest) -> dict[str, Any]:
