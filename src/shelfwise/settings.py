@@ -92,10 +92,11 @@ class Settings(BaseSettings):
         "request is answered from its fallbacks",
     )
     max_in_flight: int = Field(
-        default=4,
+        default=32,
         ge=1,
-        description="Model decisions in flight per tenant; more are answered from fallbacks "
-        "at once. A few per core: more only queue past their deadline",
+        description="Model decisions in flight per tenant, queued in a micro-batch or "
+        "running; more are answered from fallbacks at once. Below it a decision is let in "
+        "only when, by the learnt cost of a decision, it would end by its deadline",
     )
     tracing: Literal["none", "console"] = Field(
         default="none", description="OpenTelemetry spans of each decision: none, or console"

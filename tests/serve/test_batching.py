@@ -9,9 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
 
 from shelfwise.recommend.two_stage import TwoStageRecommender
-from shelfwise.serve.batching import MicroBatcher, batchable
+from shelfwise.serve.batching import BatchCost, MicroBatcher, batchable
 from shelfwise.serve.schemas import RecommendationRequest
 from shelfwise.serve.tenant import TenantRuntime
 
@@ -24,7 +26,9 @@ def test_which_requests_can_share_a_batch() -> None:
     assert not batchable(RecommendationRequest(person_id="p00", filters={"exclude_skus": ["s"]}))
 
 
-def test_requests_arriving_together_share_one_decision(runtimes: dict[str, TenantRuntime]) -> None:
+def test_requests_arriving_together_share_one_decision(
+    runtimes: dict[str, TenantRuntime], client: TestClient
+) -> None:
     runtime = runtimes["a"]
     assert runtime.batcher is not None
     runtime.batcher.window = 0.2  # wide enough that the eight requests below meet
@@ -38,6 +42,12 @@ def test_requests_arriving_together_share_one_decision(runtimes: dict[str, Tenan
         )
     assert runtime.batcher.decisions == 8
     assert runtime.batcher.batches < 8
+    metrics = client.get("/metrics").text
+    assert 'shelfwise_micro_batches_total{measure="decisions",tenant="a"} 8.0' in metrics
+    batches = (
+        f'shelfwise_micro_batches_total{{measure="batches",tenant="a"}} {runtime.batcher.batches}.0'
+    )
+    assert batches in metrics
     alone = TenantRuntime("alone", runtime.catalogue, runtime.cache, batching=False)
     model = runtime.served.model
     assert isinstance(model, TwoStageRecommender)
@@ -88,4 +98,91 @@ def test_a_batch_drops_the_requests_that_stopped_waiting(
     kept.result(timeout=5)
     assert decided == [["p00"], ["p02"]]
     assert batcher.decisions == 2
+    batcher.close()
+
+
+def test_a_batch_cost_learns_its_fixed_part_and_its_cost_per_person() -> None:
+    cost = BatchCost()
+    assert cost.seconds(3) is None  # nothing decided yet
+    cost.observe(1, 0.025)
+    cost.observe(1, 0.025)
+    # one size seen: each person more costs a quarter of a decision, until the line is learnt
+    assert cost.seconds(5) == pytest.approx(0.025 * 2)
+    for persons in (1, 3, 5, 2, 8):  # on the line 0.02 + 0.005 * persons
+        cost.observe(persons, 0.02 + 0.005 * persons)
+    assert cost.seconds(1) == pytest.approx(0.025)
+    assert cost.seconds(10) == pytest.approx(0.07)
+    for _ in range(30):  # then every batch of 8, slower: the level follows, a person costs
+        cost.observe(8, 0.09)
+    eight, ten = cost.seconds(8), cost.seconds(10)
+    assert eight == pytest.approx(0.09, abs=1e-3)
+    assert ten is not None
+    assert eight < ten <= 0.09 * 10 / 8  # a person more never costs more than the average
+
+
+def _line_cost(fixed: float, per_person: float) -> BatchCost:
+    cost = BatchCost()
+    cost.observe(1, fixed + per_person)
+    cost.observe(3, fixed + 3 * per_person)
+    return cost
+
+
+def test_a_request_joins_the_next_batch_only_if_it_ends_in_time_for_all_in_it(
+    tenant_models: dict[str, TwoStageRecommender],
+) -> None:
+    release = threading.Event()
+    decided: list[list[str]] = []
+
+    def held(model: object, persons: list[str], k: int, scope: str) -> tuple[Any, Any]:
+        decided.append(persons)
+        release.wait(5)
+        empty = pd.DataFrame({"person_id": pd.Series(dtype=str)})
+        return empty, empty
+
+    # A batch costs 0.10 s + 0.05 s a person: the one being decided ends 0.15 s after it began,
+    # and the next must end in time with its expected cost times SLACK (1.3).
+    batcher = MicroBatcher(held, cost=_line_cost(0.10, 0.05))  # type: ignore[arg-type]
+    model = tenant_models["a"]
+    first = batcher.submit(model, "p00", 5, "all", deadline=time.perf_counter() + 10)
+    while not decided:
+        time.sleep(0.001)
+    now = time.perf_counter()
+    # Behind it, a batch of one ends 0.15 + 1.3 * 0.15 = 0.345 s from its start: not by 0.25 s.
+    assert batcher.submit(model, "p01", 5, "all", deadline=now + 0.25) is None
+    soon = batcher.submit(model, "p02", 5, "all", deadline=now + 1.0)
+    assert soon is not None
+    # Requests that could wait 10 s join while the batch still ends within p02's second:
+    # 0.15 + 1.3 * (0.10 + 0.05 * 11) = 0.995 s for eleven persons; a twelfth would pass it.
+    later = [
+        batcher.submit(model, f"q{n:02d}", 5, "all", deadline=time.perf_counter() + 10)
+        for n in range(20)
+    ]
+    assert sum(f is not None for f in later) == 10  # p02 and ten more: eleven
+    release.set()
+    for future in (first, soon, *(f for f in later if f is not None)):
+        future.result(timeout=5)
+    assert decided[1] == ["p02", *(f"q{n:02d}" for n in range(10))]
+    assert batcher.sizes == {1: 1, 11: 1}
+    batcher.close()
+
+
+def test_a_lone_request_expected_late_is_let_in_once_a_second_to_measure_again(
+    tenant_models: dict[str, TwoStageRecommender],
+) -> None:
+    decided: list[list[str]] = []
+
+    def quick(model: object, persons: list[str], k: int, scope: str) -> tuple[Any, Any]:
+        decided.append(persons)
+        empty = pd.DataFrame({"person_id": pd.Series(dtype=str)})
+        return empty, empty
+
+    # A decision took a second (a slow spell), and the requests give 0.1 s.
+    batcher = MicroBatcher(quick, cost=_line_cost(0.5, 0.5))  # type: ignore[arg-type]
+    model = tenant_models["a"]
+    probe = batcher.submit(model, "p00", 5, "all", deadline=time.perf_counter() + 0.1)
+    assert probe is not None  # nothing running or waiting: let in to measure the cost again
+    probe.result(timeout=5)
+    again = batcher.submit(model, "p01", 5, "all", deadline=time.perf_counter() + 0.1)
+    assert again is None  # within the same second: shed
+    assert decided == [["p00"]]
     batcher.close()

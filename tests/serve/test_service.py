@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shelfwise.serve import tenant as tenant_module
+from shelfwise.serve.batching import BatchCost
 from shelfwise.serve.schemas import RecommendationRequest
 from shelfwise.serve.tenant import TenantRuntime
 
@@ -157,22 +158,31 @@ def test_an_overloaded_tenant_sheds_to_the_fallbacks(runtimes: dict[str, TenantR
 def test_a_decision_that_could_not_finish_in_time_is_shed_at_once(
     runtimes: dict[str, TenantRuntime],
 ) -> None:
+    # A request with a basket is decided on its own (not in a micro-batch: see test_batching
+    # for those), behind the decisions in flight.
     runtime = runtimes["a"]
     runtime.deadline_seconds = 0.1
-    runtime._decision_seconds = 0.04  # two in flight and this one: 120 ms past a 100 ms deadline
+    runtime.cost = BatchCost()
+    runtime.cost.observe(1, 0.04)  # two in flight and this one: 120 ms past a 100 ms deadline
     runtime._in_flight = 2
+    context = {"basket": ["s01"]}
     started = time.perf_counter()
-    body = runtime.recommend(RecommendationRequest(person_id="p06", k=3), "r1")
+    body = runtime.recommend(RecommendationRequest(person_id="p06", k=3, context=context), "r1")
     assert time.perf_counter() - started < 0.1  # answered at once, not after waiting
     assert body["fallback"] == "popularity"
     assert runtime.faults["model_shed_slow"] == 1
     runtime._in_flight = 1  # one in flight and this one: 80 ms, in time
-    assert runtime.recommend(RecommendationRequest(person_id="p06", k=3), "r2")["fallback"] is None
+    request = RecommendationRequest(person_id="p06", k=3, context=context)
+    assert runtime.recommend(request, "r2")["fallback"] is None
     runtime._in_flight = 0
-    runtime._decision_seconds = 1.0  # a slow spell: with none in flight it is let in all the same
+    runtime.cost = BatchCost()
+    runtime.cost.observe(1, 1.0)  # a slow spell: with none in flight it is let in all the same
     runtime.cache.invalidate(["p06"])
-    assert runtime.recommend(RecommendationRequest(person_id="p06", k=2), "r3")["fallback"] is None
-    assert runtime._decision_seconds < 1.0  # and the cost is measured again
+    request = RecommendationRequest(person_id="p06", k=2, context=context)
+    assert runtime.recommend(request, "r3")["fallback"] is None
+    cost = runtime.cost.seconds(1)
+    assert cost is not None
+    assert cost < 1.0  # and the cost is measured again
 
 
 @pytest.mark.parametrize(
@@ -258,9 +268,15 @@ def test_a_repeated_fault_is_warned_once_a_second_with_its_count(
     ]
 
 
-def test_warming_up_decides_once_and_leaves_no_trace(runtimes: dict[str, TenantRuntime]) -> None:
+def test_warming_up_leaves_no_trace_but_a_decision_s_cost(
+    runtimes: dict[str, TenantRuntime],
+) -> None:
     runtime = runtimes["a"]
+    runtime.cost.observe(1, 60.0)  # as a first decision's set-up might take
     assert runtime.warm_up() > 0
+    cost = runtime.cost.seconds(1)
+    assert cost is not None
+    assert cost < 60.0  # learnt from the second decision alone
     assert runtime.answers == {}
     assert not runtime._last_good
     first = runtime.recommend(RecommendationRequest(person_id="p00", k=3), "r1")

@@ -83,6 +83,13 @@ class Metrics:
             ["tenant", "variant", "model_version", "segment", "measure"],
             registry=self.registry,
         )
+        self.batches = Counter(
+            "shelfwise_micro_batches_total",
+            "Micro-batches decided and the decisions in them, by tenant (measure: batches, "
+            "decisions).",
+            ["tenant", "measure"],
+            registry=self.registry,
+        )
         self.events = Counter(
             "shelfwise_events_total",
             "Events accepted, by tenant.",
@@ -217,6 +224,10 @@ def _health() -> APIRouter:
                     "revenue",
                 ):
                     _set_counter(metrics.feedback.labels(*labels, measure), row[measure])
+            if runtime.batcher is not None:
+                for measure in ("batches", "decisions"):
+                    count = getattr(runtime.batcher, measure)
+                    _set_counter(metrics.batches.labels(name, measure), count)
             if runtime.audit is not None:
                 for outcome in ("written", "dropped", "failed"):
                     count = getattr(runtime.audit, outcome)

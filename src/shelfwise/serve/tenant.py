@@ -7,9 +7,11 @@ its response cache. :meth:`TenantRuntime.recommend` answers from, in order:
 1. the cache (a decision for the same request key, dropped when the person's events arrive);
 2. the model: :func:`~shelfwise.recommend.decide.decide` within ``deadline_seconds`` of the
    request's arrival (a request that waited its deadline away in a queue, that finds
-   ``max_in_flight`` decisions already running, or that would not finish in time behind those
-   running, by the recent cost of a decision, is shed to the next stage at once, so an
-   overload degrades answers rather than spending the machine on decisions nobody waits for);
+   ``max_in_flight`` decisions already in flight, or that would not finish in time, by the
+   learnt cost of a decision, is shed to the next stage at once, so an overload degrades
+   answers rather than spending the machine on decisions nobody waits for; a plain request
+   joins the next micro-batch when that batch would end by its deadline, see
+   :mod:`shelfwise.serve.batching`);
 3. this person's last good list (the model's last answer for them);
 4. their segment's best sellers (when the request names a segment the model learned);
 5. the catalogue's best sellers in stock.
@@ -64,7 +66,7 @@ from shelfwise.serve.answers import (
     without,
 )
 from shelfwise.serve.audit import DecisionAudit
-from shelfwise.serve.batching import MicroBatcher, batchable
+from shelfwise.serve.batching import BatchCost, MicroBatcher, batchable
 from shelfwise.serve.cache import CacheUnavailable, ResponseCache
 from shelfwise.serve.feedback import Attribution
 from shelfwise.serve.forecasts import ForecastRefused, forecast_routed
@@ -82,7 +84,6 @@ from shelfwise.tracing import carried, span
 log = logging.getLogger("shelfwise.serve")
 LAST_GOOD_PERSONS = 100_000
 FORECAST_THREADS = 2
-COST_WEIGHT = 0.2  # a new batch's weight in a decision's recent cost (a moving average)
 
 
 class TenantRuntime:
@@ -122,7 +123,7 @@ class TenantRuntime:
         self.deadline_seconds = deadline_seconds
         self.max_in_flight = max_in_flight
         self._in_flight = 0
-        self._decision_seconds: float | None = None  # a decision's recent cost (see _admit)
+        self.cost = BatchCost()  # a decision's cost by its persons, learnt (see _admit)
         self._warned: dict[str, tuple[float, int]] = {}  # fault -> (last warned, held since)
         self.audit = audit
         self.feedback = Attribution()
@@ -132,7 +133,9 @@ class TenantRuntime:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"decide-{name}")
         self.batcher: MicroBatcher | None = (
-            MicroBatcher(self._decide_many, batch_window_seconds) if batching else None
+            MicroBatcher(self._decide_many, batch_window_seconds, cost=self.cost)
+            if batching
+            else None
         )
         self.served = Served(None, None)
         self.experiment: Experiment | None = None
@@ -162,14 +165,19 @@ class TenantRuntime:
         self._popular = (popular, self.catalogue.index(popular))  # skus and their rows
 
     def warm_up(self) -> float:
-        """One decision for a known person, neither cached nor audited, so the first request
-        does not pay for lazy imports and first-call set-up; its seconds (0: no model)."""
+        """A decision for a known person, neither cached nor audited, so the first request
+        does not pay for lazy imports and first-call set-up, then another whose time is the
+        first a decision's cost learns (the set-up's is not a decision's); the first's
+        seconds (0: no model)."""
         model = self.served.model
         if model is None or not len(model.users_):
             return 0.0
         started = time.perf_counter()
         self._decide(model, RecommendationRequest(person_id=str(model.users_[0]), k=10))
-        return time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        self.cost.forget()
+        self._decide(model, RecommendationRequest(person_id=str(model.users_[-1]), k=10))
+        return seconds
 
     @property
     def ready(self) -> bool:
@@ -264,21 +272,20 @@ class TenantRuntime:
             plan.fault = "model_missing"
         elif plan.budget <= 0:
             plan.fault = "model_shed_late"  # it waited its deadline away before reaching us
-        elif (fault := self._admit(plan.budget)) is not None:
-            plan.fault = fault
         else:
-            plan.future = self._start(served.model, request)
+            plan.future, plan.fault = self._start(served.model, request, plan.budget)
         return plan
 
-    def _admit(self, budget: float) -> str | None:
+    def _admit(self, budget: float, batched: bool) -> str | None:
         """One more decision in flight (None), or why not: ``max_in_flight`` already are
-        (busy), or it would not finish within ``budget`` seconds behind them at the recent
-        cost of a decision (slow). With none in flight it is always let in, so the cost is
-        measured again after a slow spell."""
+        (busy), or, for a decision of its own, it would not finish within ``budget`` seconds
+        behind those in flight at the learnt cost of a decision (slow; a batched one's timing
+        is the batcher's). With none in flight it is always let in, so the cost is measured
+        again after a slow spell."""
         with self._lock:
             if self._in_flight >= self.max_in_flight:
                 return "model_shed_busy"
-            cost = self._decision_seconds
+            cost = None if batched else self.cost.seconds(1)
             if self._in_flight and cost is not None and (self._in_flight + 1) * cost > budget:
                 return "model_shed_slow"
             self._in_flight += 1
@@ -286,29 +293,39 @@ class TenantRuntime:
 
     def _observe(self, seconds: float, decisions: int) -> None:
         """A decision's cost, learnt from one batch of ``decisions`` that took ``seconds``."""
-        each = seconds / max(decisions, 1)
-        with self._lock:
-            known = self._decision_seconds
-            self._decision_seconds = each if known is None else known + COST_WEIGHT * (each - known)
+        self.cost.observe(decisions, seconds)
 
     def _released(self, _: Future[Any]) -> None:
         with self._lock:
             self._in_flight -= 1
 
-    def _start(self, model: TwoStageRecommender, request: RecommendationRequest) -> Future[Any]:
-        """The model's decision, begun: in the request's micro-batch where it can share one,
-        else on the pool. Its slot in flight frees when it ends, or when it is cancelled
-        before it began."""
+    def _start(
+        self, model: TwoStageRecommender, request: RecommendationRequest, budget: float
+    ) -> tuple[Future[Any] | None, str | None]:
+        """The model's decision, begun (its future), or the fault that sheds it: in the
+        request's micro-batch where it can share one and that batch ends within ``budget``
+        seconds, else on the pool. Its slot in flight frees when it ends, or when it is
+        cancelled before it began."""
+        batcher = self.batcher if batchable(request) else None
+        if (fault := self._admit(budget, batcher is not None)) is not None:
+            return None, fault
+        future: Future[Any] | None
         try:
-            if batchable(request) and self.batcher is not None:
-                future = self.batcher.submit(model, request.subject, request.k, request.scope)
+            if batcher is not None:
+                deadline = time.perf_counter() + budget
+                future = batcher.submit(
+                    model, request.subject, request.k, request.scope, deadline=deadline
+                )
+                if future is None:
+                    self._released(Future())
+                    return None, "model_shed_slow"
             else:
                 future = self._pool.submit(carried(self._decide), model, request)
         except BaseException:
             self._released(Future())
             raise
         future.add_done_callback(self._released)
-        return future
+        return future, None
 
     def _finished(
         self,
