@@ -34,6 +34,7 @@ class Plan:
     budget: float = 0.0
     body: dict[str, Any] | None = None  # answered already (from the cache)
     future: Future[Any] | None = None  # the model's decision, under way
+    shared: bool = False  # the future is another request's, for the same key: never cancel it
     fault: str | None = None  # what kept the model from answering
 
 

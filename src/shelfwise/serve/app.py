@@ -90,6 +90,13 @@ class Metrics:
             ["tenant", "measure"],
             registry=self.registry,
         )
+        self.coalesced = Counter(
+            "shelfwise_coalesced_total",
+            "Requests that waited for the decision another request for the same key had "
+            "begun, by tenant.",
+            ["tenant"],
+            registry=self.registry,
+        )
         self.events = Counter(
             "shelfwise_events_total",
             "Events accepted, by tenant.",
@@ -228,6 +235,7 @@ def _health() -> APIRouter:
                 for measure in ("batches", "decisions"):
                     count = getattr(runtime.batcher, measure)
                     _set_counter(metrics.batches.labels(name, measure), count)
+            _set_counter(metrics.coalesced.labels(name), runtime.coalesced)
             if runtime.audit is not None:
                 for outcome in ("written", "dropped", "failed"):
                     count = getattr(runtime.audit, outcome)

@@ -42,7 +42,6 @@ Decider = Callable[[TwoStageRecommender, list[str], int, str], tuple[pd.DataFram
 Result = tuple[pd.DataFrame, pd.DataFrame]
 Group = tuple[int, int, str]  # (id of the model, k, scope): the requests one decide() serves
 SLACK = 1.3  # a batch's expected cost times this must fit (a decision's time varies by 25%)
-PROBE_SECONDS = 1.0  # how often a request expected to be late is let in to measure the cost
 
 
 def batchable(request: RecommendationRequest) -> bool:
@@ -149,7 +148,6 @@ class MicroBatcher:
         self._ready = threading.Condition()
         self._closed = False
         self._running = False  # a batch is being decided
-        self._probed_at = -PROBE_SECONDS  # when a lone request was let in past its deadline
         self._busy_until = 0.0  # when it should end (perf_counter)
         self._thread = threading.Thread(target=self._run, name="micro-batches", daemon=True)
         self._thread.start()
@@ -180,24 +178,21 @@ class MicroBatcher:
 
     def _in_time(self, pending: _Pending) -> bool:
         """Whether the next batch, with ``pending`` in it, would end in time for everyone in
-        it. With no cost learnt yet it is let in; so is a lone request, with nothing running
-        or waiting, once every ``PROBE_SECONDS`` whatever it would take, so that the cost is
-        measured again after a slow spell."""
+        it. A lone request, with nothing running or waiting, is let in whatever it would take
+        (as is any before a cost is learnt): its answer fills the cache, and its time keeps
+        the cost up to date after a slow spell."""
         waiting = [p for p in self._waiting if not p.future.cancelled()][: self.max_batch - 1]
-        now = time.perf_counter()
+        if not waiting and not self._running:
+            return True
         groups = Counter(p.group for p in waiting)
         groups[pending.group] += 1
         costs = [self.cost.seconds(n) for n in groups.values()]
         if any(c is None for c in costs):
             return True
+        now = time.perf_counter()
         start = self._busy_until if self._running else now
         end = max(start, now) + SLACK * sum(c for c in costs if c is not None)
-        if end <= min([pending.deadline, *(p.deadline for p in waiting)]):
-            return True
-        if not waiting and not self._running and now - self._probed_at >= PROBE_SECONDS:
-            self._probed_at = now
-            return True
-        return False
+        return end <= min([pending.deadline, *(p.deadline for p in waiting)])
 
     def close(self) -> None:
         with self._ready:

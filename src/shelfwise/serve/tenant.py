@@ -38,7 +38,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from typing import Any
@@ -130,6 +130,8 @@ class TenantRuntime:
         self.faults: Counter[str] = Counter()
         self.answers: Counter[str] = Counter()
         self._last_good: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        self._flights: dict[str, Future[Any]] = {}  # cache key -> its decision under way
+        self.coalesced = 0  # requests that waited for another's decision for the same key
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"decide-{name}")
         self.batcher: MicroBatcher | None = (
@@ -244,11 +246,19 @@ class TenantRuntime:
         with span("recommend", tenant=self.name, request_id=request_id) as current:
             plan = self._plan(request, request_id, arrived or time.perf_counter())
             if plan.future is not None:
-                try:
-                    frames = await asyncio.wait_for(asyncio.wrap_future(plan.future), plan.budget)
+                waited = asyncio.wrap_future(plan.future)
+                try:  # a shared future is not cancelled when this request stops waiting
+                    frames = await asyncio.wait_for(
+                        asyncio.shield(waited) if plan.shared else waited, plan.budget
+                    )
                 except BaseException as error:
                     if isinstance(error, asyncio.CancelledError):
-                        plan.future.cancel()
+                        task = asyncio.current_task()
+                        if plan.shared and not (task is not None and task.cancelling()):
+                            # not this request: the decision it shared was cancelled
+                            return self._finished(plan, current, error=CancelledError())
+                        if not plan.shared:
+                            plan.future.cancel()
                         raise
                     return self._finished(plan, current, error=error)
                 return self._finished(plan, current, frames=frames)
@@ -272,9 +282,28 @@ class TenantRuntime:
             plan.fault = "model_missing"
         elif plan.budget <= 0:
             plan.fault = "model_shed_late"  # it waited its deadline away before reaching us
+        elif (flight := self._flights.get(plan.key)) is not None and not flight.done():
+            plan.future, plan.shared = flight, True  # the same decision is on its way: share it
+            self.coalesced += 1
         else:
             plan.future, plan.fault = self._start(served.model, request, plan.budget)
+            if plan.future is not None:
+                self._fly(plan.key, plan.future)
         return plan
+
+    def _fly(self, key: str, future: Future[Any]) -> None:
+        """``future`` is the decision for ``key`` until it ends: requests for the same key
+        that arrive meanwhile wait for it instead of deciding again or being shed (under load
+        the same popular request comes many times before its answer reaches the cache)."""
+
+        def landed(_: Future[Any]) -> None:
+            with self._lock:
+                if self._flights.get(key) is future:
+                    del self._flights[key]
+
+        with self._lock:
+            self._flights[key] = future
+        future.add_done_callback(landed)
 
     def _admit(self, budget: float, batched: bool) -> str | None:
         """One more decision in flight (None), or why not: ``max_in_flight`` already are
@@ -357,10 +386,11 @@ class TenantRuntime:
         self, plan: Plan, frames: Any, error: BaseException | None
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         variant = plan.served.variant
-        if isinstance(error, TimeoutError | FutureTimeout):
+        if isinstance(error, TimeoutError | FutureTimeout | CancelledError):
             assert plan.future is not None
-            plan.future.cancel()  # not begun yet: no worker spends time on it
-            plan.fault = "model_deadline"
+            if not plan.shared:
+                plan.future.cancel()  # not begun yet: no worker spends time on it
+            plan.fault = "model_deadline"  # (a shared one: cancelled as its first caller's)
             self._warn(
                 "model_deadline",
                 "tenant %s: %s passed its %.3fs deadline",
