@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -73,18 +74,28 @@ def test_a_failing_batch_fails_each_of_its_requests(
     batcher.close()
 
 
+def _recording(
+    release: threading.Event | None = None,
+) -> tuple[list[list[str]], Callable[..., tuple[pd.DataFrame, pd.DataFrame]]]:
+    """A decider that records each batch's persons, waits for ``release`` where one is given,
+    and decides nothing: (the batches, the decider)."""
+    decided: list[list[str]] = []
+
+    def decide(model: object, persons: list[str], k: int, scope: str) -> tuple[Any, Any]:
+        decided.append(persons)
+        if release is not None:
+            release.wait(5)
+        empty = pd.DataFrame({"person_id": pd.Series(dtype=str)})
+        return empty, empty
+
+    return decided, decide
+
+
 def test_a_batch_drops_the_requests_that_stopped_waiting(
     tenant_models: dict[str, TwoStageRecommender],
 ) -> None:
     release = threading.Event()
-    decided: list[list[str]] = []
-
-    def held(model: object, persons: list[str], k: int, scope: str) -> tuple[Any, Any]:
-        decided.append(persons)
-        release.wait(5)
-        empty = pd.DataFrame({"person_id": pd.Series(dtype=str)})
-        return empty, empty
-
+    decided, held = _recording(release)
     batcher = MicroBatcher(held, window_seconds=0.001)  # type: ignore[arg-type]
     model = tenant_models["a"]
     first = batcher.submit(model, "p00", 5, "all")
@@ -131,14 +142,7 @@ def test_a_request_joins_the_next_batch_only_if_it_ends_in_time_for_all_in_it(
     tenant_models: dict[str, TwoStageRecommender],
 ) -> None:
     release = threading.Event()
-    decided: list[list[str]] = []
-
-    def held(model: object, persons: list[str], k: int, scope: str) -> tuple[Any, Any]:
-        decided.append(persons)
-        release.wait(5)
-        empty = pd.DataFrame({"person_id": pd.Series(dtype=str)})
-        return empty, empty
-
+    decided, held = _recording(release)
     # A batch costs 0.10 s + 0.05 s a person: the one being decided ends 0.15 s after it began,
     # and the next must end in time with its expected cost times SLACK (1.3).
     batcher = MicroBatcher(held, cost=_line_cost(0.10, 0.05))  # type: ignore[arg-type]
@@ -169,13 +173,7 @@ def test_a_request_joins_the_next_batch_only_if_it_ends_in_time_for_all_in_it(
 def test_a_lone_request_is_let_in_whatever_its_expected_cost(
     tenant_models: dict[str, TwoStageRecommender],
 ) -> None:
-    decided: list[list[str]] = []
-
-    def quick(model: object, persons: list[str], k: int, scope: str) -> tuple[Any, Any]:
-        decided.append(persons)
-        empty = pd.DataFrame({"person_id": pd.Series(dtype=str)})
-        return empty, empty
-
+    decided, quick = _recording()
     # A decision took a second (a slow spell), and the requests give 0.1 s: with nothing
     # running each is let in, so the cost is measured again and the answers fill the cache.
     batcher = MicroBatcher(quick, cost=_line_cost(0.5, 0.5))  # type: ignore[arg-type]
