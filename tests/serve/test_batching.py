@@ -207,12 +207,12 @@ def test_a_request_for_a_decision_under_way_waits_for_it_instead_of_deciding_aga
         first = pool.submit(runtime.recommend, request, "r1")
         assert started.wait(5)
         second = pool.submit(runtime.recommend, request, "r2")  # the same key, meanwhile
-        while runtime.coalesced == 0 and not second.done():
+        while runtime.admission.coalesced == 0 and not second.done():
             time.sleep(0.001)
         release.set()
         one, two = first.result(5), second.result(5)
     assert calls == [["p08"]]  # decided once
-    assert runtime.coalesced == 1
+    assert runtime.admission.coalesced == 1
     assert one["fallback"] is None
     assert two["fallback"] is None
     assert one["items"] == two["items"]

@@ -54,7 +54,7 @@ def test_late_stock_reports_are_ignored_and_prices_apply(
 def test_a_best_seller_out_of_stock_leaves_the_popularity_fallback(
     client: TestClient, runtimes: dict[str, TenantRuntime], as_: Callable[[str], dict[str, str]]
 ) -> None:
-    runtimes["a"].max_in_flight = 0  # every request is shed to the fallbacks
+    runtimes["a"].admission.max_in_flight = 0  # every request is shed to the fallbacks
 
     def shed(k: int) -> Any:
         body = {"person_id": "p07", "k": k}

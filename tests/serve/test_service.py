@@ -148,7 +148,7 @@ def test_an_overloaded_tenant_sheds_to_the_fallbacks(runtimes: dict[str, TenantR
     runtime = runtimes["a"]
     good = runtime.recommend(RecommendationRequest(person_id="p05", k=4), "r1")
     assert good["fallback"] is None
-    runtime.max_in_flight = 0  # every decision slot taken
+    runtime.admission.max_in_flight = 0  # every decision slot taken
     busy = runtime.recommend(RecommendationRequest(person_id="p05", k=3), "r2")  # not cached
     assert busy["fallback"] == "last_good"
     assert busy["items"] == good["items"][:3]
@@ -162,25 +162,26 @@ def test_a_decision_that_could_not_finish_in_time_is_shed_at_once(
     # for those), behind the decisions in flight.
     runtime = runtimes["a"]
     runtime.deadline_seconds = 0.1
-    runtime.cost = BatchCost()
-    runtime.cost.observe(1, 0.04)  # two in flight and this one: 120 ms past a 100 ms deadline
-    runtime._in_flight = 2
+    admission = runtime.admission
+    admission.cost = BatchCost()
+    admission.cost.observe(1, 0.04)  # two in flight and this one: 120 ms past a 100 ms deadline
+    admission._in_flight = 2
     context = {"basket": ["s01"]}
     started = time.perf_counter()
     body = runtime.recommend(RecommendationRequest(person_id="p06", k=3, context=context), "r1")
     assert time.perf_counter() - started < 0.1  # answered at once, not after waiting
     assert body["fallback"] == "popularity"
     assert runtime.faults["model_shed_slow"] == 1
-    runtime._in_flight = 1  # one in flight and this one: 80 ms, in time
+    admission._in_flight = 1  # one in flight and this one: 80 ms, in time
     request = RecommendationRequest(person_id="p06", k=3, context=context)
     assert runtime.recommend(request, "r2")["fallback"] is None
-    runtime._in_flight = 0
-    runtime.cost = BatchCost()
-    runtime.cost.observe(1, 1.0)  # a slow spell: with none in flight it is let in all the same
+    admission._in_flight = 0
+    admission.cost = BatchCost()
+    admission.cost.observe(1, 1.0)  # a slow spell: with none in flight it is let in all the same
     runtime.cache.invalidate(["p06"])
     request = RecommendationRequest(person_id="p06", k=2, context=context)
     assert runtime.recommend(request, "r3")["fallback"] is None
-    cost = runtime.cost.seconds(1)
+    cost = runtime.admission.cost.seconds(1)
     assert cost is not None
     assert cost < 1.0  # and the cost is measured again
 
@@ -272,9 +273,9 @@ def test_warming_up_leaves_no_trace_but_a_decision_s_cost(
     runtimes: dict[str, TenantRuntime],
 ) -> None:
     runtime = runtimes["a"]
-    runtime.cost.observe(1, 60.0)  # as a first decision's set-up might take
+    runtime.admission.cost.observe(1, 60.0)  # as a first decision's set-up might take
     assert runtime.warm_up() > 0
-    cost = runtime.cost.seconds(1)
+    cost = runtime.admission.cost.seconds(1)
     assert cost is not None
     assert cost < 60.0  # learnt from the second decision alone
     assert runtime.answers == {}

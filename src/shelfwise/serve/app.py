@@ -235,7 +235,7 @@ def _health() -> APIRouter:
                 for measure in ("batches", "decisions"):
                     count = getattr(runtime.batcher, measure)
                     _set_counter(metrics.batches.labels(name, measure), count)
-            _set_counter(metrics.coalesced.labels(name), runtime.coalesced)
+            _set_counter(metrics.coalesced.labels(name), runtime.admission.coalesced)
             if runtime.audit is not None:
                 for outcome in ("written", "dropped", "failed"):
                     count = getattr(runtime.audit, outcome)

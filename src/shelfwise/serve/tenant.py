@@ -9,9 +9,8 @@ its response cache. :meth:`TenantRuntime.recommend` answers from, in order:
    request's arrival (a request that waited its deadline away in a queue, that finds
    ``max_in_flight`` decisions already in flight, or that would not finish in time, by the
    learnt cost of a decision, is shed to the next stage at once, so an overload degrades
-   answers rather than spending the machine on decisions nobody waits for; a plain request
-   joins the next micro-batch when that batch would end by its deadline, see
-   :mod:`shelfwise.serve.batching`);
+   answers rather than spending the machine on decisions nobody waits for; a request whose
+   decision is already under way shares it: see :mod:`shelfwise.serve.admission`);
 3. this person's last good list (the model's last answer for them);
 4. their segment's best sellers (when the request names a segment the model learned);
 5. the catalogue's best sellers in stock.
@@ -38,7 +37,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
-from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from typing import Any
@@ -55,6 +54,7 @@ from shelfwise.recommend.decide import decide
 from shelfwise.recommend.overrides import Overrides
 from shelfwise.recommend.rules import RulePolicy
 from shelfwise.recommend.two_stage import TwoStageRecommender
+from shelfwise.serve.admission import Admission
 from shelfwise.serve.answers import (
     CHAMPION,
     Plan,
@@ -66,7 +66,7 @@ from shelfwise.serve.answers import (
     without,
 )
 from shelfwise.serve.audit import DecisionAudit
-from shelfwise.serve.batching import BatchCost, MicroBatcher, batchable
+from shelfwise.serve.batching import BatchCost, MicroBatcher
 from shelfwise.serve.cache import CacheUnavailable, ResponseCache
 from shelfwise.serve.feedback import Attribution
 from shelfwise.serve.forecasts import ForecastRefused, forecast_routed
@@ -121,24 +121,18 @@ class TenantRuntime:
         self.store = store
         self.policy = policy or RulePolicy()
         self.deadline_seconds = deadline_seconds
-        self.max_in_flight = max_in_flight
-        self._in_flight = 0
-        self.cost = BatchCost()  # a decision's cost by its persons, learnt (see _admit)
         self._warned: dict[str, tuple[float, int]] = {}  # fault -> (last warned, held since)
         self.audit = audit
         self.feedback = Attribution()
         self.faults: Counter[str] = Counter()
         self.answers: Counter[str] = Counter()
         self._last_good: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
-        self._flights: dict[str, Future[Any]] = {}  # cache key -> its decision under way
-        self.coalesced = 0  # requests that waited for another's decision for the same key
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"decide-{name}")
+        cost = BatchCost()
         self.batcher: MicroBatcher | None = (
-            MicroBatcher(self._decide_many, batch_window_seconds, cost=self.cost)
-            if batching
-            else None
+            MicroBatcher(self._decide_many, batch_window_seconds, cost=cost) if batching else None
         )
+        self.admission = Admission(self._decide, self.batcher, cost, max_in_flight, name)
         self.served = Served(None, None)
         self.experiment: Experiment | None = None
         self.canary: Canary | None = None
@@ -177,7 +171,7 @@ class TenantRuntime:
         started = time.perf_counter()
         self._decide(model, RecommendationRequest(person_id=str(model.users_[0]), k=10))
         seconds = time.perf_counter() - started
-        self.cost.forget()
+        self.admission.cost.forget()
         self._decide(model, RecommendationRequest(person_id=str(model.users_[-1]), k=10))
         return seconds
 
@@ -282,79 +276,11 @@ class TenantRuntime:
             plan.fault = "model_missing"
         elif plan.budget <= 0:
             plan.fault = "model_shed_late"  # it waited its deadline away before reaching us
-        elif (flight := self._flights.get(plan.key)) is not None and not flight.done():
-            plan.future, plan.shared = flight, True  # the same decision is on its way: share it
-            self.coalesced += 1
         else:
-            plan.future, plan.fault = self._start(served.model, request, plan.budget)
-            if plan.future is not None:
-                self._fly(plan.key, plan.future)
+            plan.future, plan.fault, plan.shared = self.admission.begin(
+                served.model, request, plan.key, plan.budget
+            )
         return plan
-
-    def _fly(self, key: str, future: Future[Any]) -> None:
-        """``future`` is the decision for ``key`` until it ends: requests for the same key
-        that arrive meanwhile wait for it instead of deciding again or being shed (under load
-        the same popular request comes many times before its answer reaches the cache)."""
-
-        def landed(_: Future[Any]) -> None:
-            with self._lock:
-                if self._flights.get(key) is future:
-                    del self._flights[key]
-
-        with self._lock:
-            self._flights[key] = future
-        future.add_done_callback(landed)
-
-    def _admit(self, budget: float, batched: bool) -> str | None:
-        """One more decision in flight (None), or why not: ``max_in_flight`` already are
-        (busy), or, for a decision of its own, it would not finish within ``budget`` seconds
-        behind those in flight at the learnt cost of a decision (slow; a batched one's timing
-        is the batcher's). With none in flight it is always let in, so the cost is measured
-        again after a slow spell."""
-        with self._lock:
-            if self._in_flight >= self.max_in_flight:
-                return "model_shed_busy"
-            cost = None if batched else self.cost.seconds(1)
-            if self._in_flight and cost is not None and (self._in_flight + 1) * cost > budget:
-                return "model_shed_slow"
-            self._in_flight += 1
-            return None
-
-    def _observe(self, seconds: float, decisions: int) -> None:
-        """A decision's cost, learnt from one batch of ``decisions`` that took ``seconds``."""
-        self.cost.observe(decisions, seconds)
-
-    def _released(self, _: Future[Any]) -> None:
-        with self._lock:
-            self._in_flight -= 1
-
-    def _start(
-        self, model: TwoStageRecommender, request: RecommendationRequest, budget: float
-    ) -> tuple[Future[Any] | None, str | None]:
-        """The model's decision, begun (its future), or the fault that sheds it: in the
-        request's micro-batch where it can share one and that batch ends within ``budget``
-        seconds, else on the pool. Its slot in flight frees when it ends, or when it is
-        cancelled before it began."""
-        batcher = self.batcher if batchable(request) else None
-        if (fault := self._admit(budget, batcher is not None)) is not None:
-            return None, fault
-        future: Future[Any] | None
-        try:
-            if batcher is not None:
-                deadline = time.perf_counter() + budget
-                future = batcher.submit(
-                    model, request.subject, request.k, request.scope, deadline=deadline
-                )
-                if future is None:
-                    self._released(Future())
-                    return None, "model_shed_slow"
-            else:
-                future = self._pool.submit(carried(self._decide), model, request)
-        except BaseException:
-            self._released(Future())
-            raise
-        future.add_done_callback(self._released)
-        return future, None
 
     def _finished(
         self,
@@ -485,7 +411,7 @@ class TenantRuntime:
             overrides=Overrides(blocks=blocks) if blocks else None,
             contexts=contexts,
         )
-        self._observe(time.perf_counter() - started, 1)
+        self.admission.cost.observe(1, time.perf_counter() - started)
         return decision.recommendations, decision.removed
 
     def _decide_many(
@@ -494,7 +420,7 @@ class TenantRuntime:
         """One decision over many plain requests (the micro-batches)."""
         started = time.perf_counter()
         decision = decide(model, persons, k, self.catalogue, replace(self.policy, scope=scope))
-        self._observe(time.perf_counter() - started, len(persons))
+        self.admission.cost.observe(len(persons), time.perf_counter() - started)
         return decision.recommendations, decision.removed
 
     def _in_stock(self, items: list[dict[str, Any]]) -> bool:
@@ -622,7 +548,7 @@ class TenantRuntime:
         return {"applied": applied, "stale": stale, "unknown_skus": unknown}
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.admission.close()
         self._forecasts.shutdown(wait=False, cancel_futures=True)
         if self.batcher is not None:
             self.batcher.close()
