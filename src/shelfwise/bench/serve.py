@@ -8,7 +8,10 @@ loopback and times each:
 
 - ``uncached``: every request a different (person, k) pair, so each runs the whole two-stage
   pipeline (online features, candidates, ranker, rules, audit);
-- ``cached``: the same few requests again and again, answered from the response cache;
+- ``cached``: the same few requests again and again, answered from the response cache,
+  offered at 1,200 a second: a fixed schedule never serves more than it offers (answers over
+  the time to the last answer, so 1,000 offered for 10 s reads about 985/s however fast the
+  service), and the goal of 1,000 a second is shown by offering above it;
 - ``uncached_light`` (full runs): uncached at 20 requests/s, what the model serves in full.
 
 Past its capacity the service sheds: a request that would wait past its deadline, or finds
@@ -32,6 +35,7 @@ rules, measured in the same run.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import multiprocessing
 import os
@@ -51,8 +55,9 @@ import numpy as np
 from shelfwise.bench import BenchOptions, progress
 from shelfwise.bench.catalogue import enlarge
 
-# phase -> (rate, seconds); uncached_light: a rate the model can answer in full on 2 cores
-FULL = {"uncached": (200.0, 10.0), "cached": (1000.0, 10.0), "uncached_light": (20.0, 10.0)}
+# phase -> (rate, seconds); cached: above the goal of 1,000/s (see above); uncached_light: a
+# rate the model can answer in full on 2 cores
+FULL = {"uncached": (200.0, 10.0), "cached": (1200.0, 10.0), "uncached_light": (20.0, 10.0)}
 SMOKE = {"uncached": (20.0, 1.0), "cached": (50.0, 1.0)}
 TIMEOUT_SECONDS = 5.0
 CACHED_DISTINCT = 20
@@ -215,7 +220,17 @@ def drive(
             {"person_id": persons[i % len(persons)], "k": 5 + (i // len(persons)) % 95}
             for i in range(start, start + total)
         ]
-    return asyncio.run(_schedule(base, key, bodies, rate, warm=phase == "cached"))
+    # The client's own pauses are not the service's latency: its full collections took 20-140
+    # ms at 1,200 requests/s, during which due requests waited. What exists now is frozen and
+    # the collector is off for the phase (its few seconds of garbage are collected after).
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        return asyncio.run(_schedule(base, key, bodies, rate, warm=phase == "cached"))
+    finally:
+        gc.enable()
+        gc.unfreeze()
 
 
 async def _schedule(
