@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from shelfwise.recommend.two_stage import TwoStageRecommender
+from shelfwise.serve import feedback
+from shelfwise.serve.feedback import Attribution
 from shelfwise.serve.routing import Arm, Experiment
+from shelfwise.serve.schemas import Event
 from shelfwise.serve.tenant import TenantRuntime
 
 NOW = "2024-04-25T10:00:00Z"
@@ -66,3 +71,52 @@ def test_outcomes_count_for_the_variant_that_showed_the_item(
     metrics = client.get("/metrics").text
     assert "shelfwise_feedback_total{" in metrics
     assert 'measure="revenue"' in metrics
+
+
+def _body(request_id: str, person: str, skus: list[str]) -> dict[str, Any]:
+    items = [{"sku": sku, "rank": i + 1} for i, sku in enumerate(skus)]
+    return {
+        "request_id": request_id,
+        "person_id": person,
+        "items": items,
+        "variant": "champion",
+        "model_version": "3",
+    }
+
+
+def _click(person: str, sku: str, request_id: str | None = None) -> Event:
+    return Event(kind="click", person_id=person, sku=sku, occurred_at=NOW, request_id=request_id)
+
+
+def test_attribution_finds_the_decision_and_forgets_the_oldest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(feedback, "REMEMBERED", 3)
+    attribution = Attribution()
+    attribution.served(_body("r1", "p1", ["a", "b", "a"]), "loyal")
+    attribution.served(_body("r2", "p1", ["c"]), None)
+    assert attribution.observe(_click("p1", "a"))  # p1's latest decision that showed a
+    assert not attribution.observe(_click("p1", "c", request_id="r1"))  # r1 did not show c
+    assert attribution.observe(_click("p1", "c", request_id="r2"))
+    for n in (3, 4):
+        attribution.served(_body(f"r{n}", "p2", ["d"]), None)
+    assert not attribution.observe(_click("p1", "a"))  # r1 was forgotten
+    assert attribution.observe(_click("p1", "c"))  # r2 was not
+    rows = {row["segment"]: row for row in attribution.report()}
+    assert rows["loyal"]["items_shown"] == 2  # distinct skus shown
+    assert rows["loyal"]["clicks"] == 1
+    assert rows["unknown"]["clicks"] == 2
+    assert attribution.unattributed == 2
+
+
+def test_remembered_decisions_are_not_walked_by_the_garbage_collector() -> None:
+    """A full collection pauses the whole service for as long as it walks what is tracked:
+    200,000 remembered decisions as objects took 290 ms, as plain tuples 2 ms."""
+    attribution = Attribution()
+    gc.collect()
+    before = len(gc.get_objects())
+    for n in range(2_000):
+        attribution.served(_body(f"r{n}", f"p{n % 300}", [f"s{n % 97}", f"s{n % 89}"]), "x")
+    gc.collect()
+    gc.collect()
+    assert len(gc.get_objects()) - before < 100

@@ -31,15 +31,18 @@ class ResponseCache(Protocol):
 
 
 class MemoryCache:
-    """A thread-safe LRU of decisions with a time to live."""
+    """A thread-safe LRU of decisions with a time to live. Each is kept as its JSON text, as
+    Redis keeps it: a string is not tracked by the garbage collector, where a decision's dicts
+    and lists are (a dozen objects each; 100,000 entries made every full collection, a pause of
+    the whole service, walk over a million of them)."""
 
     def __init__(
         self, ttl_seconds: float = DEFAULT_TTL_SECONDS, max_entries: int = DEFAULT_MAX_ENTRIES
     ) -> None:
         self.ttl = ttl_seconds
         self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[float, str, dict[str, Any]]] = OrderedDict()
-        self._by_person: dict[str, set[str]] = {}
+        self._entries: OrderedDict[str, tuple[float, str, str]] = OrderedDict()
+        self._by_person: dict[str, tuple[str, ...]] = {}  # tuples: untracked too
         self._lock = threading.Lock()
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -51,19 +54,20 @@ class MemoryCache:
                 self._drop(key)
                 return None
             self._entries.move_to_end(key)
-            return entry[2]
+        return dict(json.loads(entry[2]))
 
     def put(self, key: str, person: str, value: dict[str, Any]) -> None:
+        text = json.dumps(value)
         with self._lock:
             self._drop(key)
-            self._entries[key] = (time.monotonic() + self.ttl, person, value)
-            self._by_person.setdefault(person, set()).add(key)
+            self._entries[key] = (time.monotonic() + self.ttl, person, text)
+            self._by_person[person] = (*self._by_person.get(person, ()), key)
             while len(self._entries) > self.max_entries:
                 self._drop(next(iter(self._entries)))
 
     def invalidate(self, persons: list[str]) -> int:
         with self._lock:
-            keys = [k for p in persons for k in self._by_person.get(p, set())]
+            keys = [k for p in persons for k in self._by_person.get(p, ())]
             for key in keys:
                 self._drop(key)
             return len(keys)
@@ -71,11 +75,11 @@ class MemoryCache:
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
-            keys = self._by_person.get(entry[1])
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self._by_person[entry[1]]
+            kept = tuple(k for k in self._by_person.get(entry[1], ()) if k != key)
+            if kept:
+                self._by_person[entry[1]] = kept
+            else:
+                self._by_person.pop(entry[1], None)
 
 
 class RedisCache:

@@ -32,6 +32,7 @@ recommendations are served as ever and a forecast is refused with the reason.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
@@ -126,7 +127,9 @@ class TenantRuntime:
         self.feedback = Attribution()
         self.faults: Counter[str] = Counter()
         self.answers: Counter[str] = Counter()
-        self._last_good: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        # person -> their last good list, as JSON text: untracked by the garbage collector (see
+        # MemoryCache), where 100,000 lists of item dicts would lengthen every full collection
+        self._last_good: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
         cost = BatchCost()
         self.batcher: MicroBatcher | None = (
@@ -357,7 +360,8 @@ class TenantRuntime:
         stage: str | None = None
         if not items:
             with self._lock:
-                items, stage = list(self._last_good.get(subject, [])), "last_good"
+                remembered, stage = self._last_good.get(subject, "[]"), "last_good"
+            items = json.loads(remembered)
             kept = [item for item in items if self._in_stock([item])]
             items = without(kept, request)[: request.k]
         if not items:
@@ -375,8 +379,9 @@ class TenantRuntime:
             "cached": False,
         }
         if stage is None:
+            text = json.dumps(items)
             with self._lock:
-                self._last_good[subject] = items
+                self._last_good[subject] = text
                 self._last_good.move_to_end(subject)
                 while len(self._last_good) > LAST_GOOD_PERSONS:
                     self._last_good.popitem(last=False)
