@@ -97,7 +97,8 @@ class Admission:
             self._in_flight += 1
             return None
 
-    def _released(self, _: Future[Any]) -> None:
+    def _release(self, _: Future[Any] | None = None) -> None:
+        """A slot in flight freed (also a done callback, hence the unused future)."""
         with self._lock:
             self._in_flight -= 1
 
@@ -119,12 +120,12 @@ class Admission:
                     model, request.subject, request.k, request.scope, deadline=deadline
                 )
                 if future is None:
-                    self._released(Future())
+                    self._release()
                     return None, "model_shed_slow"
             else:
                 future = self._pool.submit(carried(self.decide_one), model, request)
         except BaseException:
-            self._released(Future())
+            self._release()
             raise
-        future.add_done_callback(self._released)
+        future.add_done_callback(self._release)
         return future, None
