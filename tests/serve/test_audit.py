@@ -4,6 +4,7 @@ queue is counted and alerted; a database that fails is too."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -152,3 +153,23 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat").read_text()
     return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+
+
+def test_a_ctrl_c_leaves_the_writer_to_the_service(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches the writer too (the whole process group): it keeps taking
+    rows until the service stops it, and ends cleanly, where it used to die with a traceback
+    and be reported as a dead writer."""
+    database = OperationalDatabase(f"sqlite:///{tmp_path / 'ops.db'}")
+    database.upgrade()
+    audit = DecisionAudit(database, "a", interval_seconds=0.01)
+    assert audit.submit(_body(1), [])
+    deadline = time.monotonic() + 60
+    while audit.written < 1 and time.monotonic() < deadline:  # the writer is at work
+        time.sleep(0.05)
+    os.kill(audit._process.pid, signal.SIGINT)
+    time.sleep(0.5)
+    assert audit._process.is_alive()
+    assert audit.submit(_body(2), [])
+    audit.close()
+    assert audit._process.exitcode == 0
+    assert (audit.written, audit.failed) == (2, 0)

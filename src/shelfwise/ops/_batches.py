@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import queue
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -229,7 +230,10 @@ class _Job:
 
 def _write_loop(pipe: Any, job: _Job, written: Counter, failed: Counter, dropped: Counter) -> None:
     """The writer process: take a batch, insert it, count, report; until told to stop
-    (``None``) or the process that started it is gone."""
+    (``None``) or the process that started it is gone. A Ctrl-C in a terminal reaches the
+    whole process group: the writer leaves it to the service, which stops it with the stop
+    sign once what is pending is handed over (else it died mid-batch, with a traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     writer = _Writer(job, written, failed, dropped)
     parent = multiprocessing.parent_process()
     while True:
