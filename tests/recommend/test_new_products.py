@@ -17,7 +17,7 @@ from shelfwise.recommend.decide import decide
 from shelfwise.recommend.explain import explain_one
 from shelfwise.recommend.new_products import SOURCE, place
 from shelfwise.recommend.recommender_settings import RecommenderSettings
-from shelfwise.recommend.two_stage import TwoStageRecommender
+from shelfwise.recommend.two_stage import TwoStageRecommender, ranked_columns
 
 SMALL = {"ranker_trees": 30, "ranker_leaves": 7, "label_windows": 2}
 LONG_AGO = pd.Timestamp("2022-01-01", tz="UTC")
@@ -73,7 +73,8 @@ def test_the_business_rules_keep_a_new_product_in_its_place(
     lists = ranked[ranked["source"] != SOURCE].assign(score=lambda f: f["score"] - 10.0)
     content = model.models_["content"]
     assert isinstance(content, ContentRecommender)
-    placed = place(lists, content, model.new_skus_, 1, 5, 10)  # ranker scores below 0
+    # ranker scores below 0
+    placed = pd.DataFrame(place(ranked_columns(lists), content, model.new_skus_, 1, 5, 10))
     for _, rows in placed.groupby("person_id"):
         assert rows["source"].tolist()[4] == SOURCE
         assert (np.diff(rows["score"].to_numpy()) <= 0).all()  # scored between its neighbours

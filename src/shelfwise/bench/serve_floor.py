@@ -5,7 +5,7 @@ A minimal service on the same stack as ``shelfwise serve`` (uvicorn with uvloop 
 FastAPI, the service's own request and response schemas) answers
 ``POST /api/v1/recommendations``, driven by the same client at the same rate. Each person's
 candidate rows were computed once beforehand by the champion itself (its retrieval stage and
-online features, :meth:`TwoStageRecommender.candidate_frame`) and are held as a matrix; a
+online features, :meth:`TwoStageRecommender.candidate_columns`) and are held as a matrix; a
 request only scores them with the champion's LightGBM ranker and returns the top ``k``. No
 retrieval, feature fetch, business rules, explanation, audit, cache, tracing or metrics happens
 per request, so the real service can only be slower.
@@ -58,10 +58,12 @@ def prepare(folder: Path, persons: list[str], out: Path, limit: int) -> dict[str
         rows = rows[rows >= 0]
         matrices, skus, offsets = [], [], [0]
         for start in range(0, len(rows), CHUNK):
-            frame = model.candidate_frame(rows[start : start + CHUNK])
-            matrix = model.ranker_.matrix(frame).to_numpy(np.float32)
-            chunk_skus = frame["sku"].to_numpy(dtype=str)
-            for at in frame.groupby("person_id", sort=False).indices.values():
+            columns = model.candidate_columns(rows[start : start + CHUNK])
+            matrix = model.ranker_.matrix(columns)
+            chunk_skus = columns["sku"].astype(str)
+            person = columns["row"]  # grouped by person: the stage's keys are sorted
+            starts = np.flatnonzero(np.r_[True, person[1:] != person[:-1]])
+            for at in np.split(np.arange(len(person)), starts[1:]):
                 matrices.append(matrix[at])
                 skus.append(chunk_skus[at])
                 offsets.append(offsets[-1] + len(at))

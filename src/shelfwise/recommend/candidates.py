@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,7 @@ from shelfwise.recommend.matrix import (
 
 Proposer = Callable[[NDArray[np.int64], int], tuple[NDArray[np.int64], NDArray[np.float32]]]
 Proposals = tuple[NDArray[np.int64], NDArray[np.float32]]  # (persons, quota) skus, scores
+Columns = dict[str, NDArray[Any]]  # equal-length columns by name: a frame's content, no frame
 
 
 class LinearScores(Protocol):
@@ -108,15 +109,20 @@ class CandidateStage:
 
     def generate(self, rows: NDArray[np.int64], as_of_day: float | None = None) -> pd.DataFrame:
         """One row per distinct (person row, sku code) proposed, with the source features."""
+        return pd.DataFrame(self.columns(rows, as_of_day))
+
+    def columns(self, rows: NDArray[np.int64], as_of_day: float | None = None) -> Columns:
+        """:meth:`generate`'s columns as arrays: a request's few hundred candidates cost more
+        as a frame (its construction and every column read) than their scores do."""
         parts = [
             self._batch(rows[start : start + self.batch], as_of_day)
             for start in range(0, len(rows), self.batch)
         ]
-        if not parts:
-            return pd.DataFrame()
-        return pd.concat(parts, ignore_index=True)
+        if len(parts) <= 1:
+            return parts[0] if parts else {}
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
-    def _batch(self, rows: NDArray[np.int64], as_of_day: float | None) -> pd.DataFrame:
+    def _batch(self, rows: NDArray[np.int64], as_of_day: float | None) -> Columns:
         history = self.buy_again.history_
         seen_row, at = row_entries(history.indptr, rows)
         seen = _Seen(seen_row, history.indices[at].astype(np.int64), len(rows), self.n_items)
@@ -144,7 +150,7 @@ class CandidateStage:
         keys = np.concatenate([c[c >= 0] for c in codes])
         keys = np.unique(keys)
         person, item = keys // self.n_items, keys % self.n_items
-        out: dict[str, NDArray[np.generic]] = {"row": rows[person], "item": item}
+        out: Columns = {"row": rows[person], "item": item}
         best_share = np.full(len(keys), np.inf)
         best_source = np.full(len(keys), "", dtype=object)
         for source in self.sources:
@@ -179,7 +185,7 @@ class CandidateStage:
         out["anchor"] = anchor
         facts = self.buy_again.pair_features(rows[person], item, as_of_day)
         out.update(facts)
-        return pd.DataFrame(out)
+        return out
 
     def _proposing(self, source: Source, rows: NDArray[np.int64]) -> _Scored:
         """The scores of a source proposing through an index: only standardised pairs are

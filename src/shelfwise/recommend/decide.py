@@ -20,7 +20,7 @@ from shelfwise.recommend.catalogue import Catalogue
 from shelfwise.recommend.cold_start import Context, cold_candidates
 from shelfwise.recommend.overrides import Overrides
 from shelfwise.recommend.rules import Basket, RulePolicy, apply_rules
-from shelfwise.recommend.two_stage import TwoStageRecommender
+from shelfwise.recommend.two_stage import TwoStageRecommender, ranked_columns
 from shelfwise.tracing import span
 
 DEPTH_FACTOR = 5
@@ -108,7 +108,7 @@ def _ranked(
     warm = [p for p in persons if p not in cold]
     parts = [model.ranked(warm, depth)] if warm else []
     candidates = cold_candidates(model, cold, depth, catalogue)
-    parts.append(model.fill(candidates, np.asarray(list(cold), dtype=str), depth))
+    parts.append(model.fill(ranked_columns(candidates), np.asarray(list(cold), dtype=str), depth))
     out = pd.concat(parts, ignore_index=True)
     order = {p: i for i, p in enumerate(persons)}
     return out.assign(_o=out["person_id"].map(order)).sort_values(["_o", "rank"]).drop(columns="_o")

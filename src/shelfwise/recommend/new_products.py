@@ -27,6 +27,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from shelfwise.recommend.ann import VectorIndex, open_index
+from shelfwise.recommend.candidates import Columns
 from shelfwise.recommend.content import SKU_COLUMNS, ContentRecommender
 from shelfwise.recommend.matrix import group_positions, rows_of, top_k
 
@@ -70,19 +71,19 @@ def index_of(
 
 
 def place(
-    ranked: pd.DataFrame,
+    ranked: Columns,
     content: ContentRecommender,
     new: NDArray[np.str_],
     slots: int,
     every: int,
     k: int,
     index: VectorIndex[Any] | None = None,
-) -> pd.DataFrame:
-    """``ranked`` (the ranker's lists, best first within each person) with up to ``slots`` new
-    skus per person at ranks ``every``, ``2 * every``, ..., each list cut back to ``k``.
-    ``index``: an ANN index over the new skus' content vectors (ids: content codes), searched
-    instead of scoring every new sku."""
-    persons = pd.unique(ranked["person_id"].to_numpy(dtype=str))
+) -> Columns:
+    """``ranked`` (the ranker's lists as columns, best first within each person) with up to
+    ``slots`` new skus per person at ranks ``every``, ``2 * every``, ..., each list cut back
+    to ``k``. ``index``: an ANN index over the new skus' content vectors (ids: content codes),
+    searched instead of scoring every new sku."""
+    persons = pd.unique(ranked["person_id"]).astype(str)
     rows = rows_of(content.users_, persons)
     known = rows >= 0
     if not slots or not len(new) or not known.any():
@@ -103,34 +104,33 @@ def place(
         return ranked
     who, slot = np.nonzero(keep)  # person by person, slot by slot
     picked = chosen[who, slot]
-    placed = pd.DataFrame(
-        {
-            "person_id": people[who],
-            "sku": content.items_[picked],
-            "score": values[who, slot].astype(np.float64),
-            "source": SOURCE,
-            "bought_before": False,
-            "repurchase_days": np.nan,
-            "anchor_sku": pd.Series(_anchors(content, rows[who], picked), dtype="string"),
-        }
-    )
-    out = pd.concat([ranked, placed], ignore_index=True)
+    placed = {
+        "person_id": people[who].astype(object),
+        "sku": content.items_[picked].astype(object),
+        "score": values[who, slot].astype(np.float64),
+        "source": np.full(len(who), SOURCE, dtype=object),
+        "bought_before": np.zeros(len(who), dtype=bool),
+        "repurchase_days": np.full(len(who), np.nan),
+        "anchor_sku": np.asarray(_anchors(content, rows[who], picked), dtype=object),
+    }
+    out = {name: np.concatenate([ranked[name], placed[name]]) for name in placed}
     # Places: the ranker's rows 1, 2, ...; the j-th new sku of a list just before every * j.
     place = np.concatenate(
         [
-            _cumcount(ranked["person_id"].to_numpy(dtype=str)) + 1.0,
+            _cumcount(ranked["person_id"]) + 1.0,
             every * np.cumsum(keep, axis=1)[who, slot] - 0.5,
         ]
     )
-    person = pd.factorize(out["person_id"].to_numpy(dtype=str), sort=True)[0]
+    person = pd.factorize(out["person_id"], sort=True)[0]
     order = np.lexsort((place, person))
     person = person[order]
     kept = group_positions(person) < k
-    out = out.take(order[kept]).reset_index(drop=True)
-    return _scored_in_place(out, person[kept])
+    out = {name: values[order[kept]] for name, values in out.items()}
+    out["score"] = _scored_in_place(out, person[kept])
+    return out
 
 
-def _cumcount(keys: NDArray[np.str_]) -> NDArray[np.int64]:
+def _cumcount(keys: NDArray[Any]) -> NDArray[np.int64]:
     """Each row's position among the earlier rows of its key (``groupby().cumcount()``)."""
     codes = pd.factorize(keys)[0]
     order = np.argsort(codes, kind="stable")
@@ -156,12 +156,12 @@ def _anchors(
     return anchors
 
 
-def _scored_in_place(out: pd.DataFrame, person: NDArray[np.int64]) -> pd.DataFrame:
-    """Each new sku's score set between the ranker's scores above and below its place (its
-    content similarity is on another scale), so that rules ordering by score keep it there.
-    ``out`` is grouped by ``person`` (a code per row, ascending)."""
-    new = out["source"].to_numpy(dtype=object) == SOURCE
-    score = out["score"].to_numpy(dtype=np.float64)
+def _scored_in_place(out: Columns, person: NDArray[np.int64]) -> NDArray[np.float64]:
+    """The scores of ``out`` with each new sku's set between the ranker's scores above and
+    below its place (its content similarity is on another scale), so that rules ordering by
+    score keep it there. ``out`` is grouped by ``person`` (a code per row, ascending)."""
+    new = out["source"] == SOURCE
+    score = out["score"].astype(np.float64)
     n = len(score)
     at = np.arange(n)
     first = np.searchsorted(person, person, side="left")  # where each row's person begins
@@ -177,4 +177,5 @@ def _scored_in_place(out: pd.DataFrame, person: NDArray[np.int64]) -> pd.DataFra
         (above + below) / 2,
         np.where(has_up, above - 1e-6, below + 1e-6),
     )
-    return out.assign(score=np.where(new, between, score))
+    scored: NDArray[np.float64] = np.where(new, between, score)
+    return scored

@@ -10,7 +10,7 @@ LightGBM's own text format, kept in a numpy string array, never a pickle.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -21,6 +21,9 @@ from numpy.typing import NDArray
 
 from shelfwise.features.encoding import CategoricalEncoder
 from shelfwise.models.settings import Constraints, EstimatorSettings, Interval, Options
+
+# What the ranker scores: a frame, or its columns by name (a request's, without the frame).
+Features = pd.DataFrame | Mapping[str, NDArray[Any]]
 
 
 @dataclass(frozen=True)
@@ -111,20 +114,20 @@ class Ranker:
         dataset = lgb.Dataset(
             matrix,
             label=frame[label].to_numpy(np.float32),
+            feature_name=self.matrix_columns,
             group=sizes if s.objective == "lambdarank" else None,
             free_raw_data=True,
         )
         self.booster = lgb.train(params, dataset, num_boost_round=s.trees)
         return self
 
-    def predict(self, frame: pd.DataFrame) -> NDArray[np.float64]:
+    def predict(self, features: Features) -> NDArray[np.float64]:
+        """Scores of the rows of ``features`` (a frame, or equal-length columns by name)."""
         if self.booster is None:
             raise RuntimeError("the ranker is not fitted")
-        if frame.empty:
+        values = self.matrix(features)
+        if not len(values):
             return np.empty(0)
-        # A plain float32 array: LightGBM's checks of a DataFrame cost more than the trees on
-        # a request's few hundred rows (0.45 of 1.3 ms measured).
-        values = self.matrix(frame).to_numpy(np.float32)
         scores: NDArray[np.float64] = np.asarray(
             self.booster.predict(values, num_threads=self.settings.threads)
         )
@@ -138,16 +141,34 @@ class Ranker:
         pairs = sorted(zip(self.feature_names, gains, strict=True), key=lambda p: -p[1])
         return {name: float(gain) for name, gain in pairs}
 
-    def matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """What the booster reads of ``frame``: the numeric features, then the encoded ones."""
-        missing = [c for c in self.numeric if c not in frame.columns]
+    @property
+    def matrix_columns(self) -> list[str]:
+        """The names of :meth:`matrix`'s columns: the numeric features, then the encoded."""
+        plans = {} if self.encoder is None else self.encoder.plans_
+        return [*self.numeric, *(out for plan in plans.values() for out in plan.output_columns)]
+
+    def matrix(self, features: Features) -> NDArray[np.float32]:
+        """What the booster reads of ``features``: the numeric features, then the encoded
+        ones, as one float32 array (LightGBM's checks of a DataFrame cost more than the trees
+        on a request's few hundred rows)."""
+        missing = [c for c in self.numeric if c not in features]
         if missing:
             raise ValueError(f"ranker features missing from the frame: {missing[:10]}")
-        numeric = frame[self.numeric].astype(np.float32)
-        if self.encoder is None:
-            return numeric
-        encoded = self.encoder.transform(frame).astype(np.float32)
-        return pd.concat([numeric, encoded], axis=1)
+        encoded = None
+        if self.encoder is not None:
+            fitted = list(self.encoder.plans_)
+            frame = pd.DataFrame({name: features[name] for name in fitted})
+            encoded = self.encoder.transform(frame).to_numpy(np.float32)
+        rows = len(features[self.numeric[0]]) if self.numeric else len(frame)
+        out = np.empty((rows, len(self.matrix_columns)), dtype=np.float32)
+        for at, name in enumerate(self.numeric):
+            column = features[name]
+            if isinstance(column, pd.Series):  # nullable types too: NA becomes NaN
+                column = column.to_numpy(np.float32, na_value=np.nan)
+            out[:, at] = column
+        if encoded is not None:
+            out[:, len(self.numeric) :] = encoded
+        return out
 
     # Persistence: the booster as LightGBM text, the rest as JSON.
     def to_state(self) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:

@@ -34,7 +34,7 @@ from shelfwise.features.definitions import FEATURE_VERSIONS, check_versions
 from shelfwise.models.base import Column, Evaluation, LearnedArrays, gain_shares
 from shelfwise.recommend import generators, new_products
 from shelfwise.recommend.ann import VectorIndex, index_arrays, index_from_arrays
-from shelfwise.recommend.candidates import CandidateStage
+from shelfwise.recommend.candidates import CandidateStage, Columns
 from shelfwise.recommend.content import ContentRecommender
 from shelfwise.recommend.matrix import (
     DEFAULT_K,
@@ -240,7 +240,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         persons = np.intersect1d(data.users, future["person_id"].to_numpy(str))
         rows = rows_of(data.users, persons)
         as_of_day = _day(cutoff)
-        candidates = self._restrict(stage.generate(rows, as_of_day))
+        candidates = self._restrict(stage.columns(rows, as_of_day))
         bought = future.drop_duplicates(["person_id", "sku"])
         targets = pd.MultiIndex.from_arrays([bought["person_id"], bought["sku"]])
         if self.settings.scope == "discovery":
@@ -248,7 +248,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
             new = ~targets.isin(seen)
             targets, bought = targets[new], bought[new]
         keys = pd.MultiIndex.from_arrays(
-            [data.users[candidates["row"].to_numpy()], data.items[candidates["item"].to_numpy()]]
+            [data.users[candidates["row"]], data.items[candidates["item"]]]
         )
         label = keys.isin(targets)
         positives = int(label.sum())
@@ -257,10 +257,11 @@ class TwoStageRecommender(MatrixRecommender[Any]):
             # read: the ranker learns the same order from a third of the rows.
             rng = np.random.default_rng(self.settings.seed + group_offset)
             keep = label | (rng.random(len(label)) < self.settings.negative_share)
-            candidates, label = candidates[keep].reset_index(drop=True), label[keep]
-        frame = self._feature_frame(candidates, data.users, data.items, cutoff)
-        frame["label"] = label.astype(np.int8)
-        frame["group"] = group_offset * 10_000_000 + candidates["row"].to_numpy()
+            candidates, label = _rows(candidates, keep), label[keep]
+        columns = self._feature_columns(candidates, data.users, data.items, cutoff)
+        columns["label"] = label.astype(np.int8)
+        columns["group"] = group_offset * 10_000_000 + candidates["row"]
+        frame = pd.DataFrame(columns)
         in_persons = bought["person_id"].isin(persons)
         facts = {
             "cutoff": cutoff.isoformat(),
@@ -272,27 +273,28 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         }
         return frame, facts
 
-    def _restrict(self, candidates: pd.DataFrame) -> pd.DataFrame:
-        if self.settings.scope == "discovery" and not candidates.empty:
-            candidates = candidates[candidates["buy_again_days"] == 0]
-        return candidates.reset_index(drop=True)
+    def _restrict(self, candidates: Columns) -> Columns:
+        if self.settings.scope == "discovery" and candidates:
+            return _rows(candidates, candidates["buy_again_days"] == 0)
+        return candidates
 
-    def _feature_frame(
+    def _feature_columns(
         self,
-        candidates: pd.DataFrame,
+        candidates: Columns,
         users: NDArray[np.str_],
         items: NDArray[np.str_],
         as_of: pd.Timestamp,
-    ) -> pd.DataFrame:
-        person_ids = users[candidates["row"].to_numpy()]
-        skus = items[candidates["item"].to_numpy()]
-        columns: dict[str, Any] = {"person_id": person_ids, "sku": skus}
-        for name in candidates.columns:
-            values = candidates[name].to_numpy()
+    ) -> Columns:
+        """The candidates' columns with the feature store's beside them: what the ranker
+        reads, in training and in serving alike (columns, not a frame: at a request's few
+        hundred rows a frame's construction and column reads cost more than the trees)."""
+        person_ids = users[candidates["row"]]
+        skus = items[candidates["item"]]
+        columns: Columns = {"person_id": person_ids, "sku": skus}
+        for name, values in candidates.items():
             if name.endswith(("_score", "_z")):  # a source's -inf: no opinion, for the ranker
                 values = np.where(np.isinf(values), np.nan, values)
             columns[name] = values
-        frame = pd.DataFrame(columns, index=candidates.index)  # built once, not edited
         if self.features is None:
             if not self._training and self.feature_versions:
                 raise ValueError(
@@ -300,21 +302,15 @@ class TwoStageRecommender(MatrixRecommender[Any]):
                     f"({', '.join(sorted(self.feature_versions))}); give it a feature provider "
                     "(recommender.features = store_features(store)) before it recommends"
                 )
-            return frame
+            return columns
         fast = None if self._training else getattr(self.features, "columns", None)
         served = fast(person_ids, skus, self.feature_versions) if fast is not None else None
         if served is not None:  # the serving fast path: the same features, no frames between
-            names = [
-                name
-                for name, values in served.items()
-                if name not in ("person_id", "sku", "as_of") and values.dtype.kind in "biuf"
-            ]
-            block = np.empty((len(frame), len(names)), dtype=np.float32)  # one block, not many
-            for at, name in enumerate(names):
-                block[:, at] = served[name]
-            found = pd.DataFrame(block, index=frame.index, columns=names)
-            return pd.concat([frame, found], axis=1)
-        rows = pd.DataFrame({"person_id": frame["person_id"], "sku": frame["sku"], "as_of": as_of})
+            for name, values in served.items():
+                if name not in ("person_id", "sku", "as_of") and values.dtype.kind in "biuf":
+                    columns[name] = values.astype(np.float32)
+            return columns
+        rows = pd.DataFrame({"person_id": person_ids, "sku": skus, "as_of": as_of})
         extra = self.features(rows)
         if len(extra) != len(rows):
             raise ValueError(
@@ -327,7 +323,8 @@ class TwoStageRecommender(MatrixRecommender[Any]):
             check_versions(self.feature_versions, versions, where="TwoStageRecommender.recommend")
         extra = extra.drop(columns=[c for c in extra.columns if c in rows.columns])
         numeric = extra.select_dtypes(include=["number", "bool"]).astype(np.float32)
-        return pd.concat([frame, numeric.reset_index(drop=True)], axis=1)
+        columns.update({name: numeric[name].to_numpy() for name in numeric.columns})
+        return columns
 
     # Serving.
     def recommend(self, person_ids: Iterable[str], k: int = DEFAULT_K) -> pd.DataFrame:
@@ -350,65 +347,59 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         people = pd.unique(ids.to_numpy(dtype=str))
         rows = rows_of(self.users_, people)
         known = rows[rows >= 0]
-        ranked = _no_ranked()
-        if len(known):
-            frame = self.candidate_frame(known)
-            with span("ranking", candidates=len(frame)):
-                score = self.ranker_.predict(frame)
-            ranked = self._best_ranked(frame, score, int(k))
-            content = self.models_.get("content")
-            if isinstance(content, ContentRecommender) and len(self.new_skus_):
-                ranked = new_products.place(
-                    ranked,
-                    content,
-                    self.new_skus_,
-                    self.settings.new_product_slots,
-                    self.settings.new_product_every,
-                    int(k),
-                    index=self.new_index_,
-                )
+        if not len(known):
+            return self.fill(_no_ranked(), people, int(k))
+        columns = self.candidate_columns(known)
+        with span("ranking", candidates=len(columns["row"])):
+            score = self.ranker_.predict(columns)
+        ranked = self._best_ranked(columns, score, int(k))
+        content = self.models_.get("content")
+        if isinstance(content, ContentRecommender) and len(self.new_skus_):
+            ranked = new_products.place(
+                ranked,
+                content,
+                self.new_skus_,
+                self.settings.new_product_slots,
+                self.settings.new_product_every,
+                int(k),
+                index=self.new_index_,
+            )
         return self.fill(ranked, people, int(k))
 
-    def _best_ranked(self, frame: pd.DataFrame, score: NDArray[Any], k: int) -> pd.DataFrame:
+    def _best_ranked(self, columns: Columns, score: NDArray[Any], k: int) -> Columns:
         """Each person's ``k`` best-scored candidates (ties to the smaller sku), persons in
-        the order of their ids, with the columns :meth:`ranked` returns."""
-        person = pd.factorize(frame["person_id"].to_numpy(dtype=str), sort=True)[0]
-        sku = pd.factorize(frame["sku"].to_numpy(dtype=str), sort=True)[0]
-        order = np.lexsort((sku, -score, person))
+        the order of their rows (their ids' order), with the columns :meth:`ranked` returns."""
+        person, item = columns["row"], columns["item"]  # codes sorted as the ids and skus
+        order = np.lexsort((item, -score, person))
         at = order[group_positions(person[order]) < k]
-        picked = frame[["person_id", "sku", "source", "buy_again_days", "buy_again_cycle"]].take(at)
-        anchor = frame["anchor"].to_numpy()[at]
-        return pd.DataFrame(
-            {
-                "person_id": picked["person_id"],
-                "sku": picked["sku"],
-                "score": score[at],
-                "source": picked["source"],
-                "bought_before": picked["buy_again_days"] > 0,
-                "repurchase_days": picked["buy_again_cycle"],
-                "anchor_sku": pd.Series(
-                    np.where(anchor >= 0, self.items_[np.maximum(anchor, 0)], None),
-                    index=picked.index,
-                    dtype="string",
-                ),
-            }
-        )
+        anchor = columns["anchor"][at]
+        anchor_sku = np.full(len(at), None, dtype=object)
+        anchor_sku[anchor >= 0] = self.items_[anchor[anchor >= 0]]
+        return {
+            "person_id": columns["person_id"][at].astype(object),
+            "sku": columns["sku"][at].astype(object),
+            "score": score[at].astype(np.float64),
+            "source": columns["source"][at],
+            "bought_before": columns["buy_again_days"][at] > 0,
+            "repurchase_days": columns["buy_again_cycle"][at].astype(np.float64),
+            "anchor_sku": anchor_sku,
+        }
 
-    def candidate_frame(self, rows: NDArray[np.int64]) -> pd.DataFrame:
+    def candidate_columns(self, rows: NDArray[np.int64]) -> Columns:
         """The first stage's candidates for the known persons at ``rows`` (indices into
         ``users_``), with every feature the ranker reads: what :meth:`ranked` scores."""
         as_of = pd.Timestamp(self.latest_day_ * SECONDS_PER_DAY, unit="s", tz="UTC")
         with span("retrieval", persons=len(rows)):
-            candidates = self._restrict(self.stage_.generate(rows, self.latest_day_))
-        with span("features", candidates=len(candidates)):
-            return self._feature_frame(candidates, self.users_, self.items_, as_of)
+            candidates = self._restrict(self.stage_.columns(rows, self.latest_day_))
+        with span("features", candidates=len(candidates.get("row", ()))):
+            return self._feature_columns(candidates, self.users_, self.items_, as_of)
 
-    def fill(self, ranked: pd.DataFrame, people: NDArray[np.str_], k: int) -> pd.DataFrame:
-        """Lists shorter than k completed from popularity (for discovery: skus never bought)."""
+    def fill(self, ranked: Columns, people: NDArray[np.str_], k: int) -> pd.DataFrame:
+        """Lists (columns as :func:`ranked_columns` gives) shorter than k completed from
+        popularity (for discovery: skus never bought), as :meth:`ranked`'s frame."""
         order = self._popularity_order()
         position = {p: i for i, p in enumerate(people)}
-        person = ranked["person_id"].to_numpy(dtype=object)
-        sku = ranked["sku"].to_numpy(dtype=object)
+        person, sku = ranked["person_id"], ranked["sku"]
         code = np.fromiter(
             (position.get(p, len(people)) for p in person), dtype=np.int64, count=len(person)
         )
@@ -428,27 +419,35 @@ class TwoStageRecommender(MatrixRecommender[Any]):
             if row >= 0:
                 bought = np.isin(skus, self.items_[self.history_[row].indices])
             extra.append(
-                pd.DataFrame(
-                    {
-                        "person_id": who,
-                        "sku": skus,
-                        "score": np.nan,
-                        "source": FALLBACK,
-                        "bought_before": bought,
-                        "repurchase_days": np.nan,
-                        "anchor_sku": pd.Series(pd.NA, index=range(len(skus)), dtype="string"),
-                    }
-                )
+                {
+                    "person_id": np.full(len(skus), who, dtype=object),
+                    "sku": skus.astype(object),
+                    "score": np.full(len(skus), np.nan),
+                    "source": np.full(len(skus), FALLBACK, dtype=object),
+                    "bought_before": bought,
+                    "repurchase_days": np.full(len(skus), np.nan),
+                    "anchor_sku": np.full(len(skus), None, dtype=object),
+                }
             )
             codes.append(np.full(len(skus), at, dtype=np.int64))
-        out = pd.concat([ranked, *extra], ignore_index=True) if extra else ranked
         by_person = np.concatenate(codes)
         placed = np.argsort(by_person, kind="stable")
-        by_person = by_person[placed]
-        out = out.take(placed).reset_index(drop=True)
-        out["rank"] = group_positions(by_person) + 1
-        out["score"] = out["score"].astype(np.float64)  # all NaN for strangers: still numeric
-        return out[["person_id", "sku", "score", "rank", *_RANKED[3:]]]
+        out = {
+            name: np.concatenate([ranked[name], *(e[name] for e in extra)])[placed]
+            for name in _RANKED
+        }
+        return pd.DataFrame(
+            {
+                "person_id": out["person_id"].astype(object),
+                "sku": out["sku"].astype(object),
+                "score": out["score"].astype(np.float64),  # all NaN for strangers: numeric
+                "rank": group_positions(by_person[placed]) + 1,
+                "source": out["source"].astype(object),
+                "bought_before": out["bought_before"].astype(bool),
+                "repurchase_days": out["repurchase_days"].astype(np.float64),
+                "anchor_sku": pd.Series(out["anchor_sku"], dtype="string"),
+            }
+        )
 
     def _popularity_order(self) -> NDArray[np.int64]:
         """Sku codes from the most popular down, sorted once per fitted popularity model (a
@@ -473,7 +472,8 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         self.check_fitted()
         people = pd.unique(pd.Series(list(person_ids), dtype="string").to_numpy(dtype=str))
         rows = rows_of(self.users_, people)
-        candidates = self._restrict(self.stage_.generate(rows[rows >= 0], self.latest_day_))
+        proposed = self.stage_.columns(rows[rows >= 0], self.latest_day_)
+        candidates = pd.DataFrame(self._restrict(proposed))
         quotas = {s.name: max(s.quota, 1) for s in self.stage_.sources}
         share = np.full(len(candidates), np.inf)
         for name, quota in quotas.items():
@@ -490,7 +490,8 @@ class TwoStageRecommender(MatrixRecommender[Any]):
             }
         )
         frame = frame.sort_values(["person_id", "score", "sku"], ascending=[True, False, True])
-        filled = self.fill(frame.groupby("person_id", sort=False).head(k), people, k)
+        best = frame.groupby("person_id", sort=False).head(k)
+        filled = self.fill(ranked_columns(best), people, k)
         return filled[["person_id", "sku", "score", "rank", "source"]]
 
     def _score(self, rows: NDArray[np.int64]) -> NDArray[np.float32]:
@@ -543,16 +544,28 @@ class TwoStageRecommender(MatrixRecommender[Any]):
 _RANKED = ("person_id", "sku", "score", "source", "bought_before", "repurchase_days", "anchor_sku")
 
 
-def _no_ranked() -> pd.DataFrame:
-    """An empty ranked list with its columns' types: untyped (object) columns would make every
-    list concatenated after it take their type from it."""
-    types: tuple[Any, ...] = (object, object, np.float64, object, bool, np.float64, "string")
-    return pd.DataFrame(
-        {name: pd.Series(dtype=kind) for name, kind in zip(_RANKED, types, strict=True)}
-    )
+def _no_ranked() -> Columns:
+    """Empty ranked lists with their columns' types."""
+    types: tuple[Any, ...] = (object, object, np.float64, object, bool, np.float64, object)
+    return {name: np.empty(0, dtype=kind) for name, kind in zip(_RANKED, types, strict=True)}
+
+
+def ranked_columns(frame: pd.DataFrame) -> Columns:
+    """Ranked lists in a frame (``person_id``, ``sku``, ``score``, ``source``,
+    ``bought_before``, ``repurchase_days``, ``anchor_sku``) as the columns :meth:`fill`
+    reads."""
+    return {
+        name: frame[name].to_numpy(dtype=object if name == "anchor_sku" else None)
+        for name in _RANKED
+    }
 
 
 _NOT_FEATURES = {"row", "item", "anchor", "person_id", "sku", "source", "label", "group"}
+
+
+def _rows(columns: Columns, keep: NDArray[np.bool_]) -> Columns:
+    """The rows of ``columns`` where ``keep``."""
+    return {name: values[keep] for name, values in columns.items()}
 
 
 def _day(moment: pd.Timestamp) -> float:
