@@ -67,6 +67,9 @@ def test_ease_woodbury_equals_the_direct_inverse() -> None:
     woodbury = EaseRecommender(EaseSettings(l2=5.0, method="woodbury")).fit(log)
     rows = np.arange(30)
     np.testing.assert_allclose(direct.scores(rows), woodbury.scores(rows), atol=1e-4)
+    for row in (0, 7, 29):  # one person (a request) takes the matrix-times-vector path
+        one = woodbury.scores(np.array([row]))
+        np.testing.assert_allclose(one, direct.scores(np.array([row])), atol=1e-4)
 
 
 def test_ease_matches_the_closed_form_on_a_tiny_matrix() -> None:

@@ -103,9 +103,15 @@ class EaseRecommender(MatrixRecommender[EaseSettings]):
             projected = (columns @ weighted[0])[None, :]
         else:
             projected = np.asarray((columns @ weighted.T).T)
-        dense = history.toarray()
-        scores: Scores = (dense - (dense - projected) * self.inverse_diagonal_).astype(np.float32)
-        return scores
+        # x - (x - p) * d, where x (the history) is 0 almost everywhere: there it is p * d
+        # exactly, so only the history's own entries take the whole expression (no dense copy
+        # of the history and three passes fewer over the catalogue).
+        scores = projected * self.inverse_diagonal_
+        row = np.repeat(np.arange(history.shape[0]), np.diff(history.indptr))
+        item, bought = history.indices, history.data.astype(np.float64)
+        scores[row, item] = bought - (bought - projected[row, item]) * self.inverse_diagonal_[item]
+        out: Scores = scores.astype(np.float32)
+        return out
 
     def _columns(self) -> sp.csr_matrix:
         """The history transposed (skus x persons), stored by rows once: transposing on
