@@ -90,6 +90,30 @@ def test_round_trips_through_save_and_load(model: TwoStageRecommender, tmp_path:
     assert not np.shares_memory(ease.history_.indices, loaded.history_.indices)
 
 
+def test_a_requests_columns_are_scored_as_their_frame_and_a_list_alone_as_in_a_batch(
+    model: TwoStageRecommender,
+) -> None:
+    """Serving reads candidates as columns, training as a frame: the same scores (a nullable
+    column's NA is NaN to the trees), and one person's list is the one a batch gives them."""
+    columns = model.candidate_columns(np.array([0, 5, 9]))
+    name = model.ranker_.numeric[0]
+    values = columns[name].astype(np.float64)
+    values[0] = np.nan
+    columns = {**columns, name: values}
+    frame = pd.DataFrame(columns)
+    frame[name] = pd.array([None, *values[1:].tolist()], dtype="Float64")
+    scores = model.ranker_.predict(columns)
+    assert len(scores) == len(values)
+    assert np.isfinite(scores).all()
+    np.testing.assert_array_equal(scores, model.ranker_.predict(frame))
+    persons = ["p00", "p07", "p31"]
+    batch = model.ranked(persons, 8)
+    for person in persons:
+        alone = model.ranked([person], 8)
+        mine = batch[batch["person_id"] == person].reset_index(drop=True)
+        pd.testing.assert_frame_equal(alone, mine)
+
+
 def test_als_proposes_through_its_index_from_ann_min_items_with_the_exact_lists(
     log: pd.DataFrame, model: TwoStageRecommender, tmp_path: Path
 ) -> None:
