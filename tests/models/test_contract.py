@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from shelfwise.models import Estimator, Evaluation, NotFittedError, read_meta
-from shelfwise.models.persistence import FILES, LINKS
+from shelfwise.models.persistence import FILES, LINKS, TEXT, _as_bytes
 from shelfwise.recommend import PopularityRecommender, PopularitySettings
 from shelfwise.recommend.als import ALSRecommender, ALSSettings
 from shelfwise.recommend.buy_again import BuyAgainRecommender
@@ -167,11 +167,35 @@ def test_save_and_load_give_an_identical_model(case: Case, tmp_path: Path) -> No
 
 def test_saved_artefacts_hold_no_pickle(case: Case, tmp_path: Path) -> None:
     folder = case.make().fit(case.training()).save(tmp_path / "model")
-    assert set(FILES) <= {p.name for p in folder.iterdir()} <= {*FILES, LINKS}
+    assert set(FILES) <= {p.name for p in folder.iterdir()} <= {*FILES, LINKS, TEXT}
     for path in folder.iterdir():
         assert not path.read_bytes().startswith(PICKLE_MAGIC), path
     with np.load(folder / "arrays.npz", allow_pickle=False) as arrays:
         assert all(not arrays[name].dtype.hasobject for name in arrays.files)
+
+
+def test_text_is_stored_as_ascii_bytes_and_loads_as_it_was(case: Case, tmp_path: Path) -> None:
+    estimator = case.make().fit(case.training())
+    arrays, _ = estimator._learned()
+    folder = estimator.save(tmp_path / "model")
+    with np.load(folder / "arrays.npz", allow_pickle=False) as stored:
+        kinds = {name: stored[name].dtype.kind for name in stored.files}
+    assert "U" not in kinds.values()  # the fixtures' text is ASCII
+    loaded, _ = Estimator.load(folder)._learned()
+    for name, array in arrays.items():
+        if array.dtype.kind == "U" and array.size < 10_000:  # names, codes: as they were
+            assert loaded[name].dtype == array.dtype, name
+            np.testing.assert_array_equal(loaded[name], array)
+
+
+def test_only_ascii_text_becomes_bytes() -> None:
+    skus = np.array(["1001", "27", ""], dtype="U6")
+    names = np.array(["crème", "tea"])
+    out, text = _as_bytes({"skus": skus, "names": names, "codes": np.arange(3)})
+    assert text == ["skus"]
+    assert out["skus"].dtype == np.dtype("S6")
+    assert out["names"] is names
+    assert out["skus"].astype("U6").tolist() == skus.tolist()
 
 
 def test_a_fresh_process_loads_the_family_by_name(case: Case, tmp_path: Path) -> None:
