@@ -197,6 +197,39 @@ def test_every_backend_round_trips_through_save_and_load(backend: str, tmp_path:
         again.close()
 
 
+@pytest.mark.parametrize("backend", ["exact", "embedded"])
+def test_an_index_saved_without_its_vectors_takes_its_owners_back(
+    backend: str, tmp_path: Path
+) -> None:
+    """A model keeping the vectors anyway saves the index without its copy: the graph alone,
+    a fraction of the bytes, and the same answers once the owner gives them back, new items
+    and withdrawn ones included."""
+    data = skewed(300, 10)
+    vectors, ids, queries = data[:300], np.arange(300, dtype=np.int64) * 2, data[300:]
+    index = open_index(backend).build(vectors[:280], ids[:280])
+    index.add(vectors[280:], ids[280:])
+    index.remove(ids[:5])
+    before = index.search(queries, 20)
+    whole = index.save(tmp_path / "whole")
+    lean = index.save(tmp_path / "lean", without_vectors=True)
+    size = {f: sum(p.stat().st_size for p in f.iterdir()) for f in (whole, lean)}
+    assert size[whole] - size[lean] >= vectors.nbytes * 0.9
+
+    owner = dict(zip(ids.tolist(), vectors, strict=True))
+    again = load_index(lean, vectors=lambda asked: np.stack([owner[i] for i in asked.tolist()]))
+    after = again.search(queries, 20)
+    np.testing.assert_array_equal(before[0], after[0])
+    np.testing.assert_array_equal(before[1], after[1])
+    assert len(again) == 295
+    fresh = np.zeros((1, vectors.shape[1]), dtype=np.float32)
+    fresh[0, 3] = 1_000.0
+    again.add(fresh, np.array([9_999]))  # a graph given back its vectors grows as before
+    assert again.search(fresh, 1)[0].tolist() == [[9_999]]
+    with pytest.raises(ValueError, match="saved without its vectors"):
+        load_index(lean)
+    np.testing.assert_array_equal(load_index(whole).search(queries, 20)[0], before[0])
+
+
 def test_every_backend_explains_bad_input(
     make_index: Factory, small: tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.float32]]
 ) -> None:

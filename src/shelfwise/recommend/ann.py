@@ -57,6 +57,7 @@ import json
 import tempfile
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Self, TypeVar, cast
@@ -86,6 +87,9 @@ URL_FORMS = (
 
 Ids = NDArray[np.int64]
 Vectors = NDArray[np.float32]
+# The vectors of these ids, from the index's owner (a model keeping them anyway), for an index
+# saved without its own copy.
+VectorsOf = Callable[[Ids], Vectors]
 SettingsT = TypeVar("SettingsT", bound=EstimatorSettings)
 
 
@@ -177,12 +181,14 @@ class VectorIndex(ABC, Generic[SettingsT]):
             **(self._details() if self.dim_ is not None else {}),
         }
 
-    def save(self, directory: str | Path) -> Path:
-        """Write ``index.json`` and the backend's arrays or files into ``directory``."""
+    def save(self, directory: str | Path, *, without_vectors: bool = False) -> Path:
+        """Write ``index.json`` and the backend's arrays or files into ``directory``;
+        ``without_vectors``: not the vectors themselves, which the index's owner keeps and
+        gives back to :func:`load_index` (a model's embeddings: the same bytes twice)."""
         self.check_built()
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
-        state = self._save(folder)
+        state = self._save(folder, without_vectors)
         header = {
             "backend": self.backend,
             "format": FORMAT_VERSION,
@@ -190,6 +196,7 @@ class VectorIndex(ABC, Generic[SettingsT]):
             "settings": self.settings.to_dict(),
             "build_seconds": self.build_seconds_,
             "state": state,
+            "vectors": "owner" if without_vectors else "stored",
         }
         (folder / INDEX_FILE).write_text(json.dumps(header, indent=2) + "\n")
         return folder
@@ -229,11 +236,15 @@ class VectorIndex(ABC, Generic[SettingsT]):
     def _contains(self, ids: Ids) -> NDArray[np.bool_]: ...
 
     @abstractmethod
-    def _save(self, folder: Path) -> dict[str, Any]:
-        """Write the backend's files; returns what :meth:`_load` needs from ``index.json``."""
+    def _save(self, folder: Path, without_vectors: bool) -> dict[str, Any]:
+        """Write the backend's files (a backend storing the vectors elsewhere, Qdrant, may
+        ignore ``without_vectors``); returns what :meth:`_load` needs from ``index.json``."""
 
     @abstractmethod
-    def _load(self, folder: Path, state: dict[str, Any], **connection: Any) -> None: ...
+    def _load(
+        self, folder: Path, state: dict[str, Any], vectors: VectorsOf | None, **connection: Any
+    ) -> None:
+        """Reopen what :meth:`_save` wrote; ``vectors``: the owner's, when they were left out."""
 
     @abstractmethod
     def __len__(self) -> int:
@@ -287,14 +298,21 @@ class ExactIndex(VectorIndex[ExactSettings]):
     def _contains(self, ids: Ids) -> NDArray[np.bool_]:
         return np.isin(ids, self.ids_)
 
-    def _save(self, folder: Path) -> dict[str, Any]:
-        np.save(folder / "vectors.npy", self.vectors_)
+    def _save(self, folder: Path, without_vectors: bool) -> dict[str, Any]:
+        if not without_vectors:
+            np.save(folder / "vectors.npy", self.vectors_)
         np.save(folder / "ids.npy", self.ids_)
         return {}
 
-    def _load(self, folder: Path, state: dict[str, Any], **connection: Any) -> None:
-        self.vectors_ = np.load(folder / "vectors.npy", allow_pickle=False)
+    def _load(
+        self, folder: Path, state: dict[str, Any], vectors: VectorsOf | None, **connection: Any
+    ) -> None:
         self.ids_ = np.load(folder / "ids.npy", allow_pickle=False)
+        self.vectors_ = (
+            np.load(folder / "vectors.npy", allow_pickle=False)
+            if vectors is None
+            else vectors(self.ids_)
+        )
 
     def __len__(self) -> int:
         return len(self.ids_) if self.dim_ is not None else 0
@@ -326,9 +344,12 @@ def backend_class(name: str) -> type[VectorIndex[Any]]:
     return kind
 
 
-def load_index(directory: str | Path, **connection: Any) -> VectorIndex[Any]:
-    """Reopen an index saved by :meth:`VectorIndex.save`, whatever its backend; ``connection``
-    goes to the backend (Qdrant's ``api_key``)."""
+def load_index(
+    directory: str | Path, vectors: VectorsOf | None = None, **connection: Any
+) -> VectorIndex[Any]:
+    """Reopen an index saved by :meth:`VectorIndex.save`, whatever its backend; ``vectors``:
+    the owner's vectors of given ids, for an index saved without them; ``connection`` goes
+    to the backend (Qdrant's ``api_key``)."""
     folder = Path(directory)
     path = folder / INDEX_FILE
     if not path.is_file():
@@ -337,8 +358,16 @@ def load_index(directory: str | Path, **connection: Any) -> VectorIndex[Any]:
     if header.get("format") != FORMAT_VERSION:
         raise ValueError(f"{path}: format {header.get('format')!r}, expected {FORMAT_VERSION}")
     kind = backend_class(header["backend"])
+    owner = header.get("vectors") == "owner"
+    if owner and vectors is None:
+        raise ValueError(
+            f"{path}: the index was saved without its vectors (its owner keeps them): "
+            "give them to load_index(..., vectors=...)"
+        )
+    dim = int(header["dim"])
+    given = (lambda ids: as_vectors(vectors(ids), "vectors", dim)) if owner and vectors else None
     index = kind(kind.settings_type.from_dict(header["settings"]))
-    index._load(folder, header["state"], **connection)
+    index._load(folder, header["state"], given, **connection)
     index.dim_, index.build_seconds_ = int(header["dim"]), header["build_seconds"]
     return index
 
@@ -434,13 +463,16 @@ def best_first(ids: Ids, scores: NDArray[np.float32], k: int) -> tuple[Ids, NDAr
     return chosen, values
 
 
-def index_arrays(index: VectorIndex[Any] | None, prefix: str) -> dict[str, NDArray[np.uint8]]:
+def index_arrays(
+    index: VectorIndex[Any] | None, prefix: str, *, without_vectors: bool = False
+) -> dict[str, NDArray[np.uint8]]:
     """The index's own files as byte arrays named ``<prefix><file>``, to save inside a model's
-    arrays so that it loads without a rebuild (none for no index)."""
+    arrays so that it loads without a rebuild (none for no index); ``without_vectors``: the
+    model keeps them, and gives them to :func:`index_from_arrays`."""
     if index is None:
         return {}
     with tempfile.TemporaryDirectory() as folder:
-        index.save(folder)
+        index.save(folder, without_vectors=without_vectors)
         return {
             f"{prefix}{path.name}": np.frombuffer(path.read_bytes(), dtype=np.uint8)
             for path in sorted(Path(folder).iterdir())
@@ -448,7 +480,9 @@ def index_arrays(index: VectorIndex[Any] | None, prefix: str) -> dict[str, NDArr
         }
 
 
-def index_from_arrays(arrays: dict[str, NDArray[Any]], prefix: str) -> VectorIndex[Any] | None:
+def index_from_arrays(
+    arrays: dict[str, NDArray[Any]], prefix: str, vectors: VectorsOf | None = None
+) -> VectorIndex[Any] | None:
     """The index :func:`index_arrays` saved under ``prefix`` (None: there is none)."""
     files = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
     if not files:
@@ -456,7 +490,7 @@ def index_from_arrays(arrays: dict[str, NDArray[Any]], prefix: str) -> VectorInd
     with tempfile.TemporaryDirectory() as folder:
         for name, data in files.items():
             (Path(folder) / name).write_bytes(data.tobytes())
-        return load_index(folder)
+        return load_index(folder, vectors)
 
 
 __all__ = [

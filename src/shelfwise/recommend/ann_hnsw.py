@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from shelfwise.models.settings import Constraints, EstimatorSettings, Interval
-from shelfwise.recommend.ann import Ids, VectorIndex, Vectors, best_first
+from shelfwise.recommend.ann import Ids, VectorIndex, Vectors, VectorsOf, best_first
 
 # A float32 inner product may exceed the float64 product of the norms by rounding.
 NORM_BOUND_SLACK = 1e-4
@@ -125,27 +125,35 @@ class HnswIndex(VectorIndex[HnswSettings]):
             self._where = ids[order], band[order], np.concatenate(alive)[order]
         return self._where
 
-    def _save(self, folder: Path) -> dict[str, Any]:
+    def _save(self, folder: Path, without_vectors: bool) -> dict[str, Any]:
         longest = np.array([band.max_norm for band in self.bands_])
         arrays: dict[str, NDArray[Any]] = {"edges": self.edges_, "max_norms": longest}
+        flags = faiss.IO_FLAG_SKIP_STORAGE if without_vectors else 0  # the graph alone
         for b, band in enumerate(self.bands_):
-            faiss.write_index(band.graph, str(folder / f"band-{b}.faiss"))
+            # faiss's stubs leave out the flags that its file-name overload takes too.
+            faiss.write_index(band.graph, str(folder / f"band-{b}.faiss"), flags)  # type: ignore[call-overload]
             arrays[f"ids_{b}"], arrays[f"alive_{b}"] = band.ids, band.alive
         np.savez(folder / "bands.npz", allow_pickle=False, **arrays)
         return {"bands": len(self.bands_)}
 
-    def _load(self, folder: Path, state: dict[str, Any], **connection: Any) -> None:
+    def _load(
+        self, folder: Path, state: dict[str, Any], vectors: VectorsOf | None, **connection: Any
+    ) -> None:
+        flags = 0 if vectors is None else faiss.IO_FLAG_SKIP_STORAGE
         with np.load(folder / "bands.npz", allow_pickle=False) as arrays:
             self.edges_ = arrays["edges"]
             self.bands_ = [
                 _Band(
-                    faiss.read_index(str(folder / f"band-{b}.faiss")),
+                    faiss.read_index(str(folder / f"band-{b}.faiss"), flags),
                     arrays[f"ids_{b}"],
                     arrays[f"alive_{b}"],
                     float(arrays["max_norms"][b]),
                 )
                 for b in range(int(state["bands"]))
             ]
+        if vectors is not None:
+            for band in self.bands_:
+                band.store(vectors(band.ids))
         self._where = None
 
     def __len__(self) -> int:
@@ -209,6 +217,15 @@ class _Band:
         self.alive = np.concatenate([self.alive, np.ones(len(ids), dtype=bool)])
         self.max_norm = max(self.max_norm, _longest(vectors))
         self.bitmap = None
+
+    def store(self, vectors: Vectors) -> None:
+        """Give a graph read without its stored vectors the raw vectors of its positions."""
+        storage = faiss.IndexFlatIP(self.graph.d)
+        if len(vectors):
+            storage.add(vectors)
+        storage.this.disown()  # type: ignore[attr-defined]  # the graph owns it from now on
+        self.graph.storage = storage
+        self.graph.own_fields = True
 
     def withdraw(self, positions: Ids) -> None:
         self.alive[positions] = False

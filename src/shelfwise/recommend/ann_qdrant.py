@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from shelfwise.models.settings import Constraints, EstimatorSettings, Interval
-from shelfwise.recommend.ann import Ids, VectorIndex, Vectors
+from shelfwise.recommend.ann import Ids, VectorIndex, Vectors, VectorsOf
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient
@@ -169,7 +169,8 @@ class QdrantIndex(VectorIndex[QdrantSettings]):
         found: NDArray[np.bool_] = np.isin(ids, [int(point.id) for point in points])
         return found
 
-    def _save(self, folder: Path) -> dict[str, Any]:
+    def _save(self, folder: Path, without_vectors: bool) -> dict[str, Any]:
+        """The collection's address: its vectors stay in Qdrant whatever ``without_vectors``."""
         if self.location == MEMORY:
             raise ValueError(
                 "an in-memory Qdrant collection cannot be saved: open it with "
@@ -177,7 +178,9 @@ class QdrantIndex(VectorIndex[QdrantSettings]):
             )
         return {"location": self.location, "collection": self.collection}
 
-    def _load(self, folder: Path, state: dict[str, Any], **connection: Any) -> None:
+    def _load(
+        self, folder: Path, state: dict[str, Any], vectors: VectorsOf | None, **connection: Any
+    ) -> None:
         self.location, self.collection = state["location"], state["collection"]
         self._api_key = connection.get("api_key")
         self._client = None

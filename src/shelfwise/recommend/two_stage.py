@@ -33,7 +33,8 @@ from numpy.typing import NDArray
 from shelfwise.features.definitions import FEATURE_VERSIONS, check_versions
 from shelfwise.models.base import Column, Evaluation, LearnedArrays, gain_shares
 from shelfwise.recommend import generators, new_products
-from shelfwise.recommend.ann import VectorIndex, index_arrays, index_from_arrays
+from shelfwise.recommend.als import ALSRecommender
+from shelfwise.recommend.ann import VectorIndex, VectorsOf, index_arrays, index_from_arrays
 from shelfwise.recommend.candidates import CandidateStage, Columns
 from shelfwise.recommend.content import ContentRecommender
 from shelfwise.recommend.matrix import (
@@ -517,8 +518,10 @@ class TwoStageRecommender(MatrixRecommender[Any]):
         arrays.update(ranker_arrays)
         state.update(ranker_state)
         state["fit_report"] = self.fit_report_
-        arrays.update(index_arrays(self.index_, ALS_INDEX_PREFIX))
-        arrays.update(index_arrays(self.new_index_, NEW_INDEX_PREFIX))
+        # The indexes without their vectors: ALS's factors and the content vectors are saved
+        # with their models (at a million products, 232 of the artefact's 952 MB twice).
+        arrays.update(index_arrays(self.index_, ALS_INDEX_PREFIX, without_vectors=True))
+        arrays.update(index_arrays(self.new_index_, NEW_INDEX_PREFIX, without_vectors=True))
         arrays["segments"] = self.segments_
         arrays["segment_top"] = self.segment_top_
         arrays["new_skus"] = self.new_skus_
@@ -531,14 +534,26 @@ class TwoStageRecommender(MatrixRecommender[Any]):
             prefix = f"{name}."
             inner = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
             self.models_[name] = generators.restore(saved, inner)
-        self.index_ = index_from_arrays(arrays, ALS_INDEX_PREFIX)
+        self.index_ = index_from_arrays(arrays, ALS_INDEX_PREFIX, self._vectors_of("als"))
         self.stage_ = generators.stage_of(self.models_, self.settings, self.index_)
         self.ranker_ = Ranker.from_state(arrays, state)
         self.fit_report_ = state.get("fit_report", {})
         self.segments_ = arrays["segments"]
         self.segment_top_ = arrays["segment_top"]
         self.new_skus_ = arrays.get("new_skus", np.array([], dtype=str))
-        self.new_index_ = index_from_arrays(arrays, NEW_INDEX_PREFIX)
+        self.new_index_ = index_from_arrays(arrays, NEW_INDEX_PREFIX, self._vectors_of("content"))
+
+    def _vectors_of(self, name: str) -> VectorsOf | None:
+        """The vectors a generator's index was built on, by id (ALS's sku factors by sku
+        code, the content vectors by content code), for an index saved without them."""
+        model = self.models_.get(name)
+        if isinstance(model, ALSRecommender):
+            factors = model.item_factors_
+            return lambda ids: factors[ids]
+        if isinstance(model, ContentRecommender):
+            vectors = model.item_vectors_
+            return lambda ids: vectors[ids]
+        return None
 
 
 _RANKED = ("person_id", "sku", "score", "source", "bought_before", "repurchase_days", "anchor_sku")
