@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -86,6 +89,23 @@ def test_doctor_reaches_real_postgresql_and_redis(
     assert "Redis" in checks["online store"]["detail"]
 
 
+def test_serve_says_when_there_is_nothing_to_serve(tmp_path: Path) -> None:
+    """No workspace, or one with no data yet: a clear refusal and what to run, no traceback
+    (and no workspace made where none was)."""
+    missing = runner.invoke(app, ["serve", "--workspace", str(tmp_path / "typo")])
+    said = " ".join(missing.output.split())  # as one line: the console wraps it
+    assert missing.exit_code == 2
+    assert "nothing to serve in" in said
+    assert "there is no workspace there" in said
+    assert "shelfwise quickstart --workspace" in said
+    assert not (tmp_path / "typo").exists()
+    assert runner.invoke(app, ["init", "--workspace", str(tmp_path / "ws")]).exit_code == 0
+    empty = runner.invoke(app, ["serve", "--workspace", str(tmp_path / "ws")])
+    assert empty.exit_code == 2
+    assert "holds no orders or events to materialise" in " ".join(empty.output.split())
+    assert isinstance(empty.exception, SystemExit)
+
+
 @pytest.mark.data
 def test_quickstart_builds_the_complete_journey_workspace(tmp_path: Path) -> None:
     """The README's main command, as a subprocess, on a fresh workspace."""
@@ -128,3 +148,37 @@ def test_quickstart_builds_the_complete_journey_workspace(tmp_path: Path) -> Non
     assert second["identity"]["persons_found"] == identity["persons_found"]  # type: ignore[index]
     # The same purchases: the champion is kept, not retrained.
     assert second["recommender"]["run"] == "unchanged"  # type: ignore[index]
+    _serves_and_stops_on_a_double_ctrl_c(env)
+
+
+def _serves_and_stops_on_a_double_ctrl_c(env: dict[str, str]) -> None:
+    """`shelfwise serve` on the workspace answers, and an impatient second Ctrl-C during
+    its shutdown ends it cleanly: it used to cancel the ASGI lifespan task mid-wait, which
+    printed three tracebacks."""
+    port = 8_000 + os.getpid() % 1_000 + 20
+    command = [sys.executable, "-m", "shelfwise", "serve", "--port", str(port)]
+    server = subprocess.Popen(
+        command,
+        env={**env, "SHELFWISE_SCHEDULER": "false"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        assert httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5).status_code == 200
+        server.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        server.send_signal(signal.SIGINT)
+        _, errors = server.communicate(timeout=120)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert server.returncode == 0, errors[-3000:]
+    assert "Traceback" not in errors, errors[-3000:]

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -308,6 +308,7 @@ def serve(
 def _serve(ws: Any, host: str, port: int) -> None:
     import gc
 
+    import duckdb
     import uvicorn
 
     from shelfwise.serve.app import create_app
@@ -315,8 +316,16 @@ def _serve(ws: Any, host: str, port: int) -> None:
     from shelfwise.tracing import configure
 
     configure(ws.settings.tracing)
+    folder = ws.settings.workspace
+    if ws.settings.analytic_url is None and not (folder / "analytic.duckdb").is_file():
+        _nothing_to_serve(folder, "there is no workspace there")
     with console.status("loading the champion, the catalogue and the online features"):
-        tenant = tenant_from_workspace(ws)
+        try:
+            tenant = tenant_from_workspace(ws)
+        except duckdb.CatalogException as error:  # the contract's tables were never made
+            _nothing_to_serve(folder, str(error).splitlines()[0], error)
+        except LookupError as error:  # the tables are empty: no features to materialise
+            _nothing_to_serve(folder, str(error), error)
         keys, made = keyring_of(ws)
     if made:
         console.print(f"made an admin API key for tenant {tenant.name!r}: {made}")
@@ -368,8 +377,15 @@ def _serve(ws: Any, host: str, port: int) -> None:
                 f"scheduled: {schedule.job} ({schedule.cron} UTC), next at {due:%Y-%m-%d %H:%M}"
             )
     try:
+        # No lifespan: the app has no startup or shutdown of its own (the finally below is
+        # its shutdown), and a second Ctrl-C during the shutdown cancelled the lifespan task
+        # mid-wait, which printed tracebacks.
         uvicorn.run(
-            create_app({tenant.name: tenant}, keys), host=host, port=port, log_level="warning"
+            create_app({tenant.name: tenant}, keys),
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
         )
     finally:
         if scheduler is not None:
@@ -380,6 +396,16 @@ def _serve(ws: Any, host: str, port: int) -> None:
         # Frozen objects are never collected, not even at exit, where DuckDB's bindings then
         # list every object of theirs still alive as a leak.
         gc.unfreeze()
+
+
+def _nothing_to_serve(folder: Path, reason: str, error: Exception | None = None) -> NoReturn:
+    console.print(f"[red]nothing to serve in {folder}: {reason}[/red]")
+    console.print(
+        f"build it first: shelfwise quickstart --workspace {folder} --no-serve "
+        "(or ingest your own tables with shelfwise ingest, then shelfwise jobs run retrain "
+        "--model recommender)"
+    )
+    raise typer.Exit(2) from error
 
 
 def _add_groups() -> None:
