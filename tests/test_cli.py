@@ -71,6 +71,28 @@ def test_doctor_tells_the_truth_about_an_unreachable_redis(tmp_path: Path) -> No
     assert checks["cache"]["ok"] is True
 
 
+def test_doctor_prints_an_extras_install_command_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console reads "[...]" as markup: "pip install 'shelfwise[spark]'" lost its
+    brackets in the table and told the user to install shelfwise itself."""
+    import importlib.util
+
+    from shelfwise.workspace import OPTIONAL_EXTRAS
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name in OPTIONAL_EXTRAS.values() else real(name, *args),
+    )
+    result = runner.invoke(app, ["doctor", "-w", str(tmp_path / "ws")])
+    table = result.stderr  # the console's; the JSON goes to stdout
+    assert "extra: spark" in table
+    for extra in OPTIONAL_EXTRAS:
+        assert f"'shelfwise[{extra}]')" in table, table
+
+
 @pytest.mark.service
 def test_doctor_reaches_real_postgresql_and_redis(
     tmp_path: Path, postgres_url: str, redis_url: str

@@ -14,6 +14,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shelfwise import __version__
@@ -170,7 +171,7 @@ def doctor(workspace: WorkspaceOption = None) -> None:
             if check.ok
             else ("[red]FAIL[/red]" if check.required else "[yellow]missing[/yellow]")
         )
-        view.add_row(check.name, status, check.detail)
+        view.add_row(check.name, status, escape(check.detail))  # "shelfwise[spark]" is text
     console.print(view)
     failed = [c.name for c in checks if c.required and not c.ok]
     _emit({"ok": not failed, "failed": failed, "checks": [c.__dict__ for c in checks]})
@@ -197,7 +198,7 @@ def datasets(
         view.add_row(
             status.name,
             "[green]yes[/green]" if status.available else "[red]no[/red]",
-            where,
+            escape(str(where)),
             ", ".join(info.contract_tables) or "(raw loader only)",
         )
     console.print(view)
@@ -399,7 +400,7 @@ def _serve(ws: Any, host: str, port: int) -> None:
 
 
 def _nothing_to_serve(folder: Path, reason: str, error: Exception | None = None) -> NoReturn:
-    console.print(f"[red]nothing to serve in {folder}: {reason}[/red]")
+    console.print(f"[red]nothing to serve in {escape(str(folder))}: {escape(reason)}[/red]")
     console.print(
         f"build it first: shelfwise quickstart --workspace {folder} --no-serve "
         "(or ingest your own tables with shelfwise ingest, then shelfwise jobs run retrain "
