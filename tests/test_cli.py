@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -177,7 +178,9 @@ def _serves_and_stops_on_a_double_ctrl_c(env: dict[str, str]) -> None:
     """`shelfwise serve` on the workspace answers, and an impatient second Ctrl-C during
     its shutdown ends it cleanly: it used to cancel the ASGI lifespan task mid-wait, which
     printed three tracebacks."""
-    port = 8_000 + os.getpid() % 1_000 + 20
+    with socket.socket() as probe:  # a free port, not one another run may hold
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
     command = [sys.executable, "-m", "shelfwise", "serve", "--port", str(port)]
     server = subprocess.Popen(
         command,
