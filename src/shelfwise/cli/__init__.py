@@ -314,11 +314,13 @@ def _serve(ws: Any, host: str, port: int) -> None:
 
     from shelfwise.serve.app import create_app
     from shelfwise.serve.workspace import ChampionWatcher, keyring_of, tenant_from_workspace
+    from shelfwise.settings import duckdb_path
     from shelfwise.tracing import configure
 
     configure(ws.settings.tracing)
     folder = ws.settings.workspace
-    if ws.settings.analytic_url is None and not (folder / "analytic.duckdb").is_file():
+    analytic = duckdb_path(ws.settings.analytic)
+    if analytic != ":memory:" and not Path(analytic).is_file():  # not opened: it would be made
         _nothing_to_serve(folder, "there is no workspace there")
     with console.status("loading the champion, the catalogue and the online features"):
         try:

@@ -46,6 +46,11 @@ Proposals = tuple[NDArray[np.int64], NDArray[np.float32]]  # (persons, quota) sk
 Columns = dict[str, NDArray[Any]]  # equal-length columns by name: a frame's content, no frame
 
 
+def take_rows(columns: Columns, at: NDArray[Any]) -> Columns:
+    """The rows of ``columns`` at ``at`` (positions, or a mask)."""
+    return {name: values[at] for name, values in columns.items()}
+
+
 class LinearScores(Protocol):
     """A model scoring by inner products of factors (ALS)."""
 

@@ -27,7 +27,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from shelfwise.recommend.ann import VectorIndex, open_index
-from shelfwise.recommend.candidates import Columns
+from shelfwise.recommend.candidates import Columns, take_rows
 from shelfwise.recommend.content import SKU_COLUMNS, ContentRecommender
 from shelfwise.recommend.matrix import group_positions, rows_of, top_k
 
@@ -125,7 +125,7 @@ def place(
     order = np.lexsort((place, person))
     person = person[order]
     kept = group_positions(person) < k
-    out = {name: values[order[kept]] for name, values in out.items()}
+    out = take_rows(out, order[kept])
     out["score"] = _scored_in_place(out, person[kept])
     return out
 

@@ -154,20 +154,18 @@ class Ranker:
         missing = [c for c in self.numeric if c not in features]
         if missing:
             raise ValueError(f"ranker features missing from the frame: {missing[:10]}")
-        encoded = None
         if self.encoder is not None:
-            fitted = list(self.encoder.plans_)
-            frame = pd.DataFrame({name: features[name] for name in fitted})
-            encoded = self.encoder.transform(frame).to_numpy(np.float32)
-        rows = len(features[self.numeric[0]]) if self.numeric else len(frame)
-        out = np.empty((rows, len(self.matrix_columns)), dtype=np.float32)
+            fitted = pd.DataFrame({name: features[name] for name in self.encoder.plans_})
+            encoded = self.encoder.transform(fitted).to_numpy(np.float32)
+        else:
+            encoded = np.empty((len(features[self.numeric[0]]), 0), dtype=np.float32)
+        out = np.empty((len(encoded), len(self.numeric) + encoded.shape[1]), dtype=np.float32)
         for at, name in enumerate(self.numeric):
             column = features[name]
             if isinstance(column, pd.Series):  # nullable types too: NA becomes NaN
                 column = column.to_numpy(np.float32, na_value=np.nan)
             out[:, at] = column
-        if encoded is not None:
-            out[:, len(self.numeric) :] = encoded
+        out[:, len(self.numeric) :] = encoded
         return out
 
     # Persistence: the booster as LightGBM text, the rest as JSON.

@@ -35,7 +35,7 @@ from shelfwise.models.base import Column, Evaluation, LearnedArrays, gain_shares
 from shelfwise.recommend import generators, new_products
 from shelfwise.recommend.als import ALSRecommender
 from shelfwise.recommend.ann import VectorIndex, VectorsOf, index_arrays, index_from_arrays
-from shelfwise.recommend.candidates import CandidateStage, Columns
+from shelfwise.recommend.candidates import CandidateStage, Columns, take_rows
 from shelfwise.recommend.content import ContentRecommender
 from shelfwise.recommend.matrix import (
     DEFAULT_K,
@@ -258,7 +258,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
             # read: the ranker learns the same order from a third of the rows.
             rng = np.random.default_rng(self.settings.seed + group_offset)
             keep = label | (rng.random(len(label)) < self.settings.negative_share)
-            candidates, label = _rows(candidates, keep), label[keep]
+            candidates, label = take_rows(candidates, keep), label[keep]
         columns = self._feature_columns(candidates, data.users, data.items, cutoff)
         columns["label"] = label.astype(np.int8)
         columns["group"] = group_offset * 10_000_000 + candidates["row"]
@@ -276,7 +276,7 @@ class TwoStageRecommender(MatrixRecommender[Any]):
 
     def _restrict(self, candidates: Columns) -> Columns:
         if self.settings.scope == "discovery" and candidates:
-            return _rows(candidates, candidates["buy_again_days"] == 0)
+            return take_rows(candidates, candidates["buy_again_days"] == 0)
         return candidates
 
     def _feature_columns(
@@ -576,11 +576,6 @@ def ranked_columns(frame: pd.DataFrame) -> Columns:
 
 
 _NOT_FEATURES = {"row", "item", "anchor", "person_id", "sku", "source", "label", "group"}
-
-
-def _rows(columns: Columns, keep: NDArray[np.bool_]) -> Columns:
-    """The rows of ``columns`` where ``keep``."""
-    return {name: values[keep] for name, values in columns.items()}
 
 
 def _day(moment: pd.Timestamp) -> float:
