@@ -218,6 +218,25 @@ def test_bad_events_and_oversized_bodies(client: TestClient, as_: Headers) -> No
     assert client.post("/api/v1/recommendations", json=huge, headers=headers).status_code == 413
 
 
+def test_a_bad_event_is_named_in_the_shape_it_was_sent(client: TestClient, as_: Headers) -> None:
+    """One event or a batch: the 422 names the field where the caller put it, with no trace of
+    the other shape the body could have had or of pydantic's validator names."""
+    headers = as_("a_writer")
+    alone = client.post(
+        "/api/v1/events", json={"kind": "teleport", "person_id": "p00"}, headers=headers
+    )
+    assert alone.status_code == 422
+    where = sorted(tuple(e["loc"]) for e in alone.json()["detail"])
+    assert where == [("body", "kind"), ("body", "occurred_at")]
+    good = {"kind": "view", "person_id": "p00", "sku": "s00", "occurred_at": NOW}
+    batch = [good, good, {"kind": "view", "person_id": "p00"}]
+    listed = client.post("/api/v1/events", json=batch, headers=headers)
+    assert listed.status_code == 422
+    assert [e["loc"] for e in listed.json()["detail"]] == [["body", 2, "occurred_at"]]
+    assert "function-after" not in listed.text
+    assert "function-after" not in alone.text
+
+
 def test_health_readiness_and_docs(
     client: TestClient, runtimes: dict[str, TenantRuntime], as_: Headers
 ) -> None:

@@ -40,6 +40,8 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # Models load from the workspace's own registry: a progress bar per load is only noise.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def _workspace(path: Path | None) -> Any:
@@ -276,9 +278,11 @@ def quickstart(
     ] = False,
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
 ) -> None:
-    """Build a workspace from The Complete Journey, validate it, resolve its households into
-    persons across the retailer's systems, build its features (online = offline, proven by
-    replay), train and register the recommender, summarise it all, then serve it."""
+    """Build a workspace from The Complete Journey and validate it, resolve its households
+    into persons, build its features (online = offline, proven by replay), train and register
+    the recommender and the demand forecaster, summarise it all, then serve them.
+
+    Rerun it to skip what is already loaded (--reload to load again)."""
     from shelfwise.cli.report import print_quickstart
     from shelfwise.quickstart import run_quickstart
 

@@ -76,7 +76,7 @@ def explain_one(
         return f"Popular in {category} right now" if category else "Popular right now"
     if source == "segment_popularity":
         return "Popular with customers like you"
-    if source == "popularity":
+    if source in ("popularity", "popularity_fallback"):  # the fill of a short list, too
         return "A customer favourite"
     if source == "pinned":
         return PINNED

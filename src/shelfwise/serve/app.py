@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shelfwise import __version__
 from shelfwise.serve.auth import KeyRing, Principal, requires
+from shelfwise.serve.errors import validation_error
 from shelfwise.serve.forecasts import ForecastRefused
 from shelfwise.serve.lifecycle import lifecycle_router
 from shelfwise.serve.schemas import (
@@ -117,6 +119,7 @@ def create_app(tenants: Mapping[str, TenantRuntime], keys: KeyRing) -> FastAPI:
     app.state.keys = keys
     app.state.metrics = metrics = Metrics()
 
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(Measured, metrics=metrics)
     app.include_router(_health())
     app.include_router(_recommendations(), prefix="/api/v1")
