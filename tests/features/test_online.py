@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -74,6 +75,27 @@ def test_an_event_reaches_the_person_and_session_features_at_once(
     # The product's category came from the online catalogue, so the category set moved too.
     assert after["category_views"].iloc[0] == before["category_views"].iloc[0] + 1
     assert set(after.attrs[FRESHNESS]) >= {"person_product", "session"}
+
+
+def test_batches_ingested_from_many_threads_at_once_all_count(
+    shop_workspace: Workspace,
+) -> None:
+    """The service folds events from several request threads: every batch is counted once,
+    as it would be one after another (they share one DuckDB connection, which two folds at
+    once broke for good: 'connection has an unfinished result')."""
+    store = FeatureStore(shop_workspace, online_url="memory://")
+    store.materialise(as_of=END.to_pydatetime())
+    asked = pd.DataFrame({"person_id": ["P0003"], "sku": ["sku0007"], "as_of": [END]})
+    before = store.vectors(asked)["pp_views"].iloc[0]
+    seen = END - pd.Timedelta(seconds=5)
+    view = pd.DataFrame(
+        {"person_id": ["P0003"], "sku": ["sku0007"], "kind": ["view"], "event_at": [seen]}
+    )
+    threads = 8
+    with ThreadPoolExecutor(threads) as pool:
+        reports = list(pool.map(lambda _: store.ingest(view), range(threads * 3)))
+    assert [r["rows"] for r in reports] == [1] * threads * 3
+    assert store.vectors(asked)["pp_views"].iloc[0] == before + threads * 3
 
 
 def test_vectors_of_another_version_are_refused(shop_workspace: Workspace) -> None:

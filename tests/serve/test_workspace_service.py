@@ -8,8 +8,10 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pandas as pd
 import pytest
 import uvicorn
 
@@ -86,6 +88,35 @@ def test_the_champion_answers_over_http_and_events_reach_the_online_store(
     keys = json.loads((shop_workspace.settings.workspace / "api_keys.json").read_text())
     assert keys[0]["roles"] == ["admin"]
     assert keyring_of(shop_workspace)[1] is None
+
+
+def test_events_posted_at_once_from_many_clients_all_reach_the_store(
+    served: tuple[str, str, TenantRuntime], shop_workspace: Workspace
+) -> None:
+    """Requests posting events together share the online store's folds (a group commit): each
+    gets a 200 once its events are in, and each event counts once. Two folds at once used to
+    break the store's DuckDB connection, and every later event then failed."""
+    base, key, tenant = served
+    assert tenant.store is not None
+    person = str(purchase_log(shop_workspace)["person_id"].iloc[0])
+    sku = "sku0002"
+    asked = pd.DataFrame(
+        {"person_id": [person], "sku": [sku], "as_of": [pd.Timestamp("2031-01-01")]}
+    )
+    before = tenant.store.vectors(asked)["pp_views"].iloc[0]
+    event = {"kind": "view", "person_id": person, "sku": sku, "occurred_at": "2030-06-01T12:00:00Z"}
+    runs, callers = tenant._events.runs, tenant._events.callers
+
+    def post(_: int) -> int:
+        with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as client:
+            return client.post("/api/v1/events", json=event).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(post, range(24)))
+    assert statuses == [200] * 24
+    assert tenant._events.callers - callers == 24
+    assert tenant._events.runs - runs <= 24
+    assert tenant.store.vectors(asked)["pp_views"].iloc[0] == before + 24
 
 
 def test_a_new_champion_is_swapped_in_without_a_restart(

@@ -14,6 +14,7 @@ and to its online store (``online_store_url``: ``memory://`` or ``redis://``):
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -115,6 +116,7 @@ class FeatureStore:
         self.online_url = online_url or workspace.settings.online_store_url
         self.layouts = Layout.of(self.sets)
         self._connection: duckdb.DuckDBPyConnection | None = None
+        self._ingesting = threading.Lock()
         self._vocabularies: Vocabularies = {}
 
     def using(self, online_url: str) -> FeatureStore:
@@ -314,7 +316,13 @@ class FeatureStore:
         return self._connection
 
     def ingest(self, interactions: pd.DataFrame) -> dict[str, Any]:
-        """Fold interaction rows into the streaming sets' online states, at once."""
+        """Fold interaction rows into the streaming sets' online states, at once. One batch at
+        a time: the batches share one DuckDB connection, and a fold reads a state before it
+        writes it, so two at once would break the connection or lose an update."""
+        with self._ingesting:
+            return self._ingest(interactions)
+
+    def _ingest(self, interactions: pd.DataFrame) -> dict[str, Any]:
         started = time.perf_counter()
         batch = interactions_frame(interactions)
         self._enrich(batch)

@@ -71,6 +71,7 @@ from shelfwise.serve.batching import BatchCost, MicroBatcher
 from shelfwise.serve.cache import CacheUnavailable, ResponseCache
 from shelfwise.serve.feedback import Attribution
 from shelfwise.serve.forecasts import ForecastRefused, forecast_routed
+from shelfwise.serve.group_commit import GroupCommit
 from shelfwise.serve.routing import Canary, Experiment
 from shelfwise.serve.schemas import (
     CatalogueChange,
@@ -85,6 +86,7 @@ from shelfwise.tracing import carried, span
 log = logging.getLogger("shelfwise.serve")
 LAST_GOOD_PERSONS = 100_000
 FORECAST_THREADS = 2
+EVENTS_PER_RUN = 5_000  # events folded in one run of the group commit (a request posts <= 1,000)
 
 
 class TenantRuntime:
@@ -120,6 +122,9 @@ class TenantRuntime:
         self.catalogue = catalogue
         self.cache = cache
         self.store = store
+        self._events: GroupCommit[Event, dict[str, Any]] = GroupCommit(
+            self._fold_events, EVENTS_PER_RUN, f"events-{name}"
+        )
         self.policy = policy or RulePolicy()
         self.deadline_seconds = deadline_seconds
         self._warned: dict[str, tuple[float, int]] = {}  # fault -> (last warned, held since)
@@ -496,7 +501,34 @@ class TenantRuntime:
 
     # Events.
     def ingest(self, events: list[Event]) -> dict[str, Any]:
-        """Feed the online store and drop the cached decisions of everyone the events name."""
+        """Feed the online store and drop the cached decisions of everyone the events name.
+        Events that other requests post meanwhile are folded in the same run (see
+        :mod:`shelfwise.serve.group_commit`); this returns once its own are in the store."""
+        for event in events:
+            self.feedback.observe(event)
+        if self.shadow is not None:
+            self.shadow.observed(events)  # purchases: the actuals of shadowed recommendations
+        report: dict[str, Any] = {"rows": len(events), "seconds": 0.0}
+        if self.store is not None:
+            report = self._events.submit(events)
+        subjects = sorted({e.person_id or f"session:{e.session_id}" for e in events})
+        try:
+            dropped = self.cache.invalidate(subjects)
+        except CacheUnavailable:
+            self.faults["cache"] += 1
+            dropped = 0
+        return {
+            "accepted": len(events),
+            "persons": len(subjects),
+            "cache_entries_dropped": dropped,
+            "seconds": float(report.get("seconds", 0.0)),
+        }
+
+    def _fold_events(self, events: list[Event]) -> dict[str, Any]:
+        """One run of the events' group commit: every queued request's events into the
+        online store's streaming sets at once."""
+        if self.store is None:  # submitted only for a tenant with a store
+            raise RuntimeError(f"tenant {self.name!r} has no online store")
         rows = pd.DataFrame(
             {
                 "person_id": [e.person_id for e in events],
@@ -511,25 +543,7 @@ class TenantRuntime:
                 "page": [e.page for e in events],
             }
         )
-        for event in events:
-            self.feedback.observe(event)
-        if self.shadow is not None:
-            self.shadow.observed(events)  # purchases: the actuals of shadowed recommendations
-        report: dict[str, Any] = {"rows": len(rows), "seconds": 0.0}
-        if self.store is not None:
-            report = self.store.ingest(rows)
-        subjects = sorted({e.person_id or f"session:{e.session_id}" for e in events})
-        try:
-            dropped = self.cache.invalidate(subjects)
-        except CacheUnavailable:
-            self.faults["cache"] += 1
-            dropped = 0
-        return {
-            "accepted": len(events),
-            "persons": len(subjects),
-            "cache_entries_dropped": dropped,
-            "seconds": float(report.get("seconds", 0.0)),
-        }
+        return self.store.ingest(rows)
 
     # Stock and prices.
     def apply_changes(self, changes: list[CatalogueChange]) -> dict[str, Any]:
@@ -554,6 +568,7 @@ class TenantRuntime:
 
     def close(self) -> None:
         self.admission.close()
+        self._events.close()
         self._forecasts.shutdown(wait=False, cancel_futures=True)
         if self.batcher is not None:
             self.batcher.close()
