@@ -14,7 +14,8 @@ import pytest
 from shelfwise.bench import BenchOptions, dumps, run_benchmark, serve_floor
 from shelfwise.bench.catalogue import simulated_products
 from shelfwise.bench.serve import SMOKE_ITEMS
-from shelfwise.recommend.stage import purchase_log
+from shelfwise.ops.states import RegistryState
+from shelfwise.recommend.stage import MODEL_NAME, purchase_log
 from shelfwise.serve.workspace import load_champion, online_store
 from shelfwise.settings import Settings
 from shelfwise.workspace import Workspace
@@ -61,6 +62,15 @@ def _floor_scores_are_the_champions(folder: Path, out: Path) -> None:
     try:
         persons = sorted(purchase_log(workspace)["person_id"].astype(str).unique())[:3]
         model, _, _ = load_champion(workspace, online_store(workspace))
+        # The enlarged champion came through the registry: recorded, and the old one archived.
+        history = workspace.registry.history(MODEL_NAME)
+        moves = [(m["version"], m["to_state"], m["actor"]) for m in history]
+        assert moves[-3:] == [
+            ("2", "candidate", "bench"),
+            ("1", "archived", "bench"),
+            ("2", "champion", "bench"),
+        ], moves
+        assert workspace.registry.state(MODEL_NAME, "1") == RegistryState.ARCHIVED
     finally:
         workspace.close()
     assert model is not None

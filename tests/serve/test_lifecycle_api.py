@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -189,6 +190,13 @@ def test_every_version_has_a_model_card(client: TestClient, registry: ModelRegis
     assert [m["to_state"] for m in card["history"]] == ["candidate", "champion"]
     assert card["history"][-1]["reason"] == "first one"
     assert "## History" in card["markdown"]
+    trained = datetime.fromisoformat(card["trained_at"])  # a time a reviewer reads, in UTC
+    assert trained.utcoffset() == timedelta(0)
+    assert abs(datetime.now(UTC) - trained) < timedelta(hours=1)
+    assert f"- trained at: {card['trained_at']}" in card["markdown"]
+    assert "- training data: " in card["markdown"]
+    assert "rows: 1" in card["markdown"]
+    assert "{" not in card["markdown"]  # no dict printed as code
     missing = client.get("/api/v1/models/9/card", params={"model": NAME}, headers=READER)
     assert missing.status_code == 404
 

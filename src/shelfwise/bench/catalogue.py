@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shelfwise.ops.states import RegistryState
 from shelfwise.workspace import Workspace
 
 PREFIX = "SIM"
@@ -95,8 +96,15 @@ def enlarge(workspace: Workspace, total: int, progress: Callable[[str], None]) -
         experiment=EXPERIMENT,
         params={"simulated_products": need, "based_on_version": version},
     )
-    enlarged = tracker.register(MODEL_NAME, record, status="candidate")
-    tracker.set_alias(MODEL_NAME, "champion", enlarged)
+    # Through the registry, as every promotion: the move and the archived old champion are
+    # recorded and audited (setting the alias directly left no trace and a stale state).
+    enlarged = workspace.registry.register(
+        MODEL_NAME,
+        record,
+        actor="bench",
+        reason=f"v{version} with {need:,} simulated products added (shelfwise bench serve)",
+        state=RegistryState.CHAMPION,
+    )
     facts["seconds"]["register"] = round(time.perf_counter() - mark, 1)
     facts.update(items=count + need, simulated=need, new_products=len(model.new_skus_))
     facts["version"] = enlarged

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from shelfwise.lifecycle.registry import ModelRegistry
@@ -60,7 +61,7 @@ def model_card(registry: ModelRegistry, name: str, version: str) -> dict[str, An
         "state": (registry.state(name, version) or "unknown"),
         # MLflow's user where the run recorded one, else who registered the version
         "owner": tags.get("mlflow.user") or (history[0]["actor"] if history else "unknown"),
-        "trained_at": run.info.start_time if run else None,
+        "trained_at": _moment(run.info.start_time) if run else None,
         "run_id": model_version.run_id,
         "training_data": _training_data(run),
         "feature_sets": {
@@ -95,8 +96,9 @@ def card_markdown(card: dict[str, Any]) -> str:
             if card["code_version"]["git_commit"]
             else ""
         ),
-        f"- training data: {json.dumps(card['training_data'], default=str)}",
-        f"- feature sets: {card['feature_sets'] or 'none'}",
+        f"- trained at: {card['trained_at'] or 'unknown'}",
+        f"- training data: {_pairs(card['training_data'])}",
+        f"- feature sets (name version): {_pairs(card['feature_sets'], sep=' ')}",
         "",
         f"## Metrics (primary: {card['primary_metric']})",
         "",
@@ -116,6 +118,26 @@ def card_markdown(card: dict[str, Any]) -> str:
         for m in card["history"]
     ]
     return "\n".join(lines) + "\n"
+
+
+def _moment(epoch_ms: int | None) -> str | None:
+    """MLflow's run start (milliseconds since the epoch) as an ISO-8601 time in UTC."""
+    if epoch_ms is None:
+        return None
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="seconds")
+
+
+def _pairs(values: dict[str, Any], sep: str = ": ") -> str:
+    """``key: value; ...`` sorted by key, numbers with thousands separators, or 'none'."""
+    if not values:
+        return "none"
+
+    def shown(value: Any) -> str:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return f"{value:,}" if float(value).is_integer() else f"{value:,.4g}"
+        return str(value)
+
+    return "; ".join(f"{key}{sep}{shown(values[key])}" for key in sorted(values))
 
 
 def _family_text(family: str) -> tuple[str, tuple[str, ...]]:
