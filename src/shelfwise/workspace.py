@@ -84,9 +84,13 @@ class Workspace:
 
     @cached_property
     def registry(self) -> ModelRegistry:
-        """Registry states of every model, each move recorded in the operational database."""
+        """Registry states of every model, each move recorded in the operational database
+        (its schema made first where the workspace has none yet, as ``ingest`` makes the
+        contract tables: a workspace that was never ``init``-ed can still register)."""
         from shelfwise.lifecycle import ModelRegistry
 
+        if self.operational.current_revision() is None:
+            self.operational.upgrade()
         return ModelRegistry(self.tracker, self.operational)
 
     def init(self) -> dict[str, Any]:

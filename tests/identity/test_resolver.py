@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from shelfwise.identity.resolver import IdentityResolver
+from shelfwise.ops.states import RegistryState
 from shelfwise.settings import Settings
 from shelfwise.simulate import FragmentedCustomers, new_records
 from shelfwise.workspace import Workspace
@@ -101,6 +102,22 @@ def test_a_retrain_registers_a_new_version_and_rollback_restores_the_champion(
     assert (again.reindex(ids.index) == ids).mean() > 0.95
     resolver.rollback()
     assert workspace.tracker.get_alias_version("identity", "champion") == "1"
+    # Each move went through the registry, recorded with who and why, as for every model.
+    moves = [
+        (m["version"], m["from_state"], m["to_state"])
+        for m in workspace.registry.history("identity")
+    ]
+    assert moves == [
+        ("1", None, "candidate"),
+        ("1", "candidate", "champion"),
+        ("2", None, "candidate"),
+        ("1", "champion", "archived"),
+        ("2", "candidate", "champion"),
+        ("2", "champion", "archived"),
+        ("1", "archived", "champion"),
+    ]
+    assert workspace.registry.state("identity", "2") == RegistryState.ARCHIVED
+    assert "rollback" in workspace.registry.history("identity")[-1]["reason"]
 
 
 def test_decisions_are_checked(workspace: Workspace, world: FragmentedCustomers) -> None:

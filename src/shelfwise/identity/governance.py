@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from shelfwise.identity.store import CURRENT_RUN, create_identity_tables
+from shelfwise.ops.states import RegistryState
 
 if TYPE_CHECKING:
     from shelfwise.identity.model import IdentityModel
@@ -150,7 +151,13 @@ class Governance:
             and target["model_version"]
             and target["model_version"] != current["model_version"]
         ):
-            self.workspace.tracker.set_alias(self.model_name, "champion", target["model_version"])
+            self.workspace.registry.transition(
+                self.model_name,
+                str(target["model_version"]),
+                RegistryState.CHAMPION,
+                actor=self.actor,
+                reason=f"identity rollback of run {current['run_id']} to {target['run_id']}",
+            )
         self._model = None
         self._audit(
             self.actor,

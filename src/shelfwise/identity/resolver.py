@@ -30,6 +30,7 @@ from shelfwise.identity.store import (
     chain_sql,
     write_run,
 )
+from shelfwise.ops.states import RegistryState
 
 if TYPE_CHECKING:
     from shelfwise.workspace import Workspace
@@ -238,8 +239,15 @@ class IdentityResolver(Governance):
             metrics=evaluation or {"records": float(records)},
             dataset={"records": records},
         )
-        version = tracker.register(self.model_name, record, status="candidate")
-        tracker.set_alias(self.model_name, "champion", version)
+        # Through the registry, as every model: the move is recorded and audited, and the
+        # version it replaces is archived.
+        version = self.workspace.registry.register(
+            self.model_name,
+            record,
+            actor=self.actor,
+            reason=f"identity resolution: a full run over {records:,} records",
+            state=RegistryState.CHAMPION,
+        )
         return version, record.run_id
 
     def model(self, version: str | None = None) -> IdentityModel:
