@@ -129,6 +129,33 @@ def test_serve_says_when_there_is_nothing_to_serve(tmp_path: Path) -> None:
     assert isinstance(empty.exception, SystemExit)
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["quarantine"],
+        ["features", "show", "--person", "P1"],
+        ["features", "freshness"],
+        ["features", "materialise"],
+        ["identity", "runs"],
+        ["identity", "review"],
+        ["identity", "resolve"],
+    ],
+)
+def test_a_command_that_reads_a_workspace_refuses_a_mistyped_path(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """It says there is no workspace there, instead of making an empty one and reporting it
+    as empty."""
+    typo = tmp_path / "typo"
+    result = runner.invoke(app, [*command, "--workspace", str(typo)])
+    assert result.exit_code == 2, result.output
+    assert f"no workspace at {typo}" in " ".join(result.output.split())
+    assert not typo.exists()
+    listed = runner.invoke(app, ["features", "list", "--workspace", str(typo)])
+    assert listed.exit_code == 0  # the definitions need no workspace
+    assert not typo.exists()
+
+
 @pytest.mark.data
 def test_quickstart_builds_the_complete_journey_workspace(tmp_path: Path) -> None:
     """The README's main command, as a subprocess, on a fresh workspace."""

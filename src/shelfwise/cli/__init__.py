@@ -58,6 +58,27 @@ def _workspace(path: Path | None) -> Any:
     return Workspace(settings)
 
 
+def _made(ws: Any) -> bool:
+    """Does ``ws`` have its analytic store yet (an in-memory one always does)?"""
+    from shelfwise.settings import duckdb_path
+
+    analytic = duckdb_path(ws.settings.analytic)
+    return analytic == ":memory:" or Path(analytic).is_file()
+
+
+def _existing_workspace(path: Path | None) -> Any:
+    """The workspace for a command that reads one: refused (exit 2) where there is none yet,
+    rather than an empty one made at a mistyped path and reported as empty."""
+    ws = _workspace(path)
+    if not _made(ws):
+        console.print(
+            f"[red]no workspace at {ws.settings.workspace}[/red]: create one with "
+            "shelfwise init (or shelfwise quickstart), or point --workspace at one"
+        )
+        raise typer.Exit(2)
+    return ws
+
+
 def _emit(result: dict[str, Any]) -> None:
     print(json.dumps(result, default=str), flush=True)
 
@@ -147,7 +168,7 @@ def quarantine(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Show quarantined rows: where they came from and why they were refused."""
-    ws = _workspace(workspace)
+    ws = _existing_workspace(workspace)
     ws.analytic.create_tables()
     summary = ws.analytic.quarantine_summary()
     view = Table("table", "reason", "rows", title="quarantine")
@@ -318,13 +339,11 @@ def _serve(ws: Any, host: str, port: int) -> None:
 
     from shelfwise.serve.app import create_app
     from shelfwise.serve.workspace import ChampionWatcher, keyring_of, tenant_from_workspace
-    from shelfwise.settings import duckdb_path
     from shelfwise.tracing import configure
 
     configure(ws.settings.tracing)
     folder = ws.settings.workspace
-    analytic = duckdb_path(ws.settings.analytic)
-    if analytic != ":memory:" and not Path(analytic).is_file():  # not opened: it would be made
+    if not _made(ws):  # not opened: it would be made
         _nothing_to_serve(folder, "there is no workspace there")
     with console.status("loading the champion, the catalogue and the online features"):
         try:

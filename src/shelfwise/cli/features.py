@@ -93,11 +93,12 @@ def _refusals() -> tuple[type[Exception], ...]:
     return (LookupError, ValueError, RedisError)
 
 
-def _store(workspace: Path | None) -> FeatureStore:
-    from shelfwise.cli import _workspace
+def _store(workspace: Path | None, *, existing: bool = True) -> FeatureStore:
+    """The workspace's store; ``existing``: refuse a workspace that was never made."""
+    from shelfwise.cli import _existing_workspace, _workspace
     from shelfwise.features.store import FeatureStore
 
-    return FeatureStore(_workspace(workspace))
+    return FeatureStore(_existing_workspace(workspace) if existing else _workspace(workspace))
 
 
 def _close(store: FeatureStore) -> None:
@@ -112,7 +113,7 @@ def _in_memory(store: FeatureStore) -> bool:
 @app.command("list")
 def list_sets(workspace: WorkspaceOption = None) -> None:
     """Every feature set: its entity, kind, version, number of features and freshness target."""
-    store = _store(workspace)
+    store = _store(workspace, existing=False)  # the definitions: no workspace needed
     sets = store.describe()
     view = Table(title="feature sets")
     view.add_column("set", no_wrap=True)

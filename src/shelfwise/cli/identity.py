@@ -23,10 +23,10 @@ def _emit(result: Any) -> None:
 
 
 def _resolver(workspace: Path | None) -> Any:
-    from shelfwise.cli import _workspace
+    from shelfwise.cli import _existing_workspace
     from shelfwise.identity.resolver import IdentityResolver
 
-    return IdentityResolver(_workspace(workspace))
+    return IdentityResolver(_existing_workspace(workspace))
 
 
 @app.command()
