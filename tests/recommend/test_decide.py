@@ -102,3 +102,46 @@ def test_cold_start_uses_recent_skus_then_category_then_segment(
     assert by["browser"]["sku"].str.startswith("s1").all()  # the page's category
     assert set(by["member"]["sku"]) == {"s00", "s01", "s02", "s03"}  # the segment's staples
     assert len(by["anonymous"]) == 4
+
+
+def test_a_known_person_on_a_category_page_sees_that_category_first(
+    model: TwoStageRecommender, planted_log: Callable[[int], pd.DataFrame]
+) -> None:
+    """Their own ranked items of the page's category first, in the model's order; what they
+    bought before is still known to the scopes; a page with nothing of theirs changes nothing."""
+    from shelfwise.recommend.cold_start import Context
+
+    catalogue = _catalogue(model)
+    plain = decide(model, ["p00"], 6, catalogue).recommendations
+    assert plain["sku"].str.startswith("s0").sum() == 4  # their staples lead
+    deep = decide(model, ["p00"], 60, catalogue).recommendations
+    theirs = [s for s in deep["sku"] if s.startswith("x1")]
+    page = {"p00": Context(category="x1")}
+    shown = decide(model, ["p00"], 6, catalogue, contexts=page).recommendations
+    assert list(shown["sku"]) == theirs[:6]
+    assert list(shown["rank"]) == [1, 2, 3, 4, 5, 6]
+    log = planted_log(0)
+    bought = set(log.loc[log["person_id"] == "p00", "sku"])
+    new = decide(model, ["p00"], 6, catalogue, RulePolicy(scope="discovery"), contexts=page)
+    fresh = sorted(s for s in model.items_ if s.startswith("x1") and s not in bought)
+    assert sorted(new.recommendations["sku"].iloc[: len(fresh)]) == fresh  # x1's 5 unbought
+    assert not set(new.recommendations["sku"]) & bought
+    nowhere = decide(model, ["p00"], 6, catalogue, contexts={"p00": Context(category="zz")})
+    assert list(nowhere.recommendations["sku"]) == list(plain["sku"])
+
+
+def test_a_pages_best_sellers_follow_a_known_persons_list_with_what_they_bought(
+    model: TwoStageRecommender, planted_log: Callable[[int], pd.DataFrame]
+) -> None:
+    from shelfwise.recommend.cold_start import page_candidates
+
+    log = planted_log(0)
+    bought = set(log.loc[log["person_id"] == "p00", "sku"])
+    rows = page_candidates(model, {"p00": "x1", "p01": "nothing"}, 100, _catalogue(model))
+    assert set(rows["person_id"]) == {"p00"}  # a category with no sku gives nothing
+    assert rows["sku"].str.startswith("x1").all()
+    assert len(rows) == 10
+    assert rows["score"].isna().all()  # ordered by the rules' priority, then as given
+    assert list(rows["rank"]) == list(range(101, 111))
+    assert (rows["source"] == "context_popularity").all()
+    assert list(rows["bought_before"]) == [s in bought for s in rows["sku"]]

@@ -38,6 +38,10 @@ def test_a_known_person_gets_the_models_list_with_explanations(
     assert {item["sku"] for item in body["items"][:4]} == {"s00", "s01", "s02", "s03"}  # staples
     assert all(item["explanation"] for item in body["items"])
     assert len(body["request_id"]) == 32
+    # On a category page, that category first (categories here: a sku's first letter).
+    paged = _ask(client, as_("a_reader"), person_id="p00", k=5, context={"category": "x"})
+    assert paged.json()["fallback"] is None
+    assert all(item["sku"].startswith("x") for item in paged.json()["items"])
 
 
 def test_the_same_request_is_cached_until_the_persons_events_arrive(

@@ -9,7 +9,9 @@ page, their segment. :func:`cold_candidates` turns that into a ranked list in th
    item-to-item weights), each anchored on the recent sku that proposed it; recent skus
    nobody has bought yet (new products) -> the products nearest them by content (when the
    recommender was given the catalogue), new ones included;
-2. a page ``category`` -> the category's best sellers (source ``context_popularity``);
+2. a page ``category`` -> the category's best sellers (source ``context_popularity``); a
+   known person shown a category page gets them after their own list (:func:`page_candidates`),
+   and the rules put the page's category first;
 3. a ``segment`` -> that segment's best sellers, learned when the training log had a
    ``segment`` column (source ``segment_popularity``);
 4. nothing known -> global popularity, as for anyone the other stages leave short.
@@ -64,6 +66,29 @@ def cold_candidates(
             parts.append(part)
     if not parts:
         return pd.DataFrame(columns=list(COLUMNS))
+    return pd.concat(parts, ignore_index=True)
+
+
+def page_candidates(
+    model: TwoStageRecommender, pages: Mapping[str, str], depth: int, catalogue: Catalogue
+) -> pd.DataFrame:
+    """For persons the model knows, shown a category page (``pages``: person -> category):
+    the category's best sellers, after their own list (ranks from ``depth + 1``, no score:
+    the rules order them by priority, then keep this order), with what they bought before."""
+    parts = []
+    for person, category in pages.items():
+        part = _from_category(model, person, category, depth, catalogue)
+        if part.empty:
+            continue
+        row = rows_of(model.users_, np.asarray([person], dtype=str))[0]
+        if row >= 0:
+            bought = model.items_[model.history_[row].indices]
+            part["bought_before"] = np.isin(part["sku"].to_numpy(dtype=str), bought)
+        part["score"] = np.nan
+        part["rank"] = depth + 1 + np.arange(len(part))
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=[*COLUMNS, "rank"])
     return pd.concat(parts, ignore_index=True)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from shelfwise.recommend.catalogue import Catalogue
-from shelfwise.recommend.cold_start import Context, cold_candidates
+from shelfwise.recommend.cold_start import Context, cold_candidates, page_candidates
 from shelfwise.recommend.overrides import Overrides
 from shelfwise.recommend.rules import Basket, RulePolicy, apply_rules
 from shelfwise.recommend.two_stage import TwoStageRecommender, ranked_columns
@@ -50,10 +50,12 @@ def decide(
 ) -> Decision:
     """Top ``k`` per person after the rules, with an explanation per item. ``contexts``
     tells what a request knows of persons the model never saw (see
-    :mod:`shelfwise.recommend.cold_start`)."""
+    :mod:`shelfwise.recommend.cold_start`), and the category page a person is shown: its
+    items come first in their list (their own ranked ones, then its best sellers)."""
     policy = policy or RulePolicy()
     people = list(dict.fromkeys(str(p) for p in person_ids))
     depth = max(DEPTH_FACTOR * k, MIN_DEPTH)
+    pages = {p: c.category for p, c in (contexts or {}).items() if c.category is not None}
     lists, removed = [], []
     pending, retried = people, 0
     # Deeper lists (more popularity at the end) for whoever the rules leave short, until the
@@ -61,7 +63,15 @@ def decide(
     while pending:
         ranked = _ranked(model, pending, depth, contexts or {}, catalogue)
         with span("rules", candidates=len(ranked)):
-            result = apply_rules(ranked, catalogue, policy, k=k, basket=basket, overrides=overrides)
+            result = apply_rules(
+                ranked,
+                catalogue,
+                policy,
+                k=k,
+                basket=basket,
+                overrides=overrides,
+                pages=pages,
+            )
         recommendations = result.recommendations
         have = Counter(recommendations["person_id"].to_numpy(dtype=object))
         short = [p for p in pending if have.get(p, 0) < k]
@@ -103,12 +113,21 @@ def _ranked(
     whose context says something; popularity fills every list to ``depth``."""
     known = set(model.users_[model.users_.searchsorted(persons).clip(0, len(model.users_) - 1)])
     cold = {p: contexts[p] for p in persons if p in contexts and p not in known}
-    if not cold:
+    pages = {
+        p: str(contexts[p].category)
+        for p in persons
+        if p in contexts and p in known and contexts[p].category is not None
+    }
+    if not cold and not pages:
         return model.ranked(persons, depth)
     warm = [p for p in persons if p not in cold]
     parts = [model.ranked(warm, depth)] if warm else []
-    candidates = cold_candidates(model, cold, depth, catalogue)
-    parts.append(model.fill(ranked_columns(candidates), np.asarray(list(cold), dtype=str), depth))
+    if pages:  # a known person on a category page: that category's best sellers too
+        parts.append(page_candidates(model, pages, depth, catalogue))
+    if cold:
+        candidates = cold_candidates(model, cold, depth, catalogue)
+        people = np.asarray(list(cold), dtype=str)
+        parts.append(model.fill(ranked_columns(candidates), people, depth))
     out = pd.concat(parts, ignore_index=True)
     order = {p: i for i, p in enumerate(persons)}
     return out.assign(_o=out["person_id"].map(order)).sort_values(["_o", "rank"]).drop(columns="_o")

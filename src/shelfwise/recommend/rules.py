@@ -18,7 +18,8 @@ audited. In order:
 3. The objective, a weighted mean of per-person normalised relevance (the re-ranker's score),
    revenue (price), margin (unit margin) and turnover (recent units sold per unit in stock,
    so the weight favours what moves fast); unknown values score 0.
-4. MMR diversity and the category cap choose the k best of the rest.
+4. MMR diversity and the category cap choose the k best of the rest, a scope's first items
+   first (and, where the scope orders nothing, the category of the page a person is shown).
 5. Pins take their 1-based positions; what follows moves down and the list ends at k.
 
 A rule's removals are recorded under the first rule that applies. A list may come out shorter
@@ -166,6 +167,7 @@ def apply_rules(
     k: int,
     basket: Basket = (),
     overrides: Overrides | None = None,
+    pages: Mapping[str, str] | None = None,
 ) -> RuleResult:
     """The final top-``k`` of every person in ``candidates`` (see the module's steps).
 
@@ -173,7 +175,9 @@ def apply_rules(
     fallback's rows), ``source``, and where present
     ``anchor_sku``, ``repurchase_days``, ``bought_before`` (required by the discovery and
     buy_again scopes). ``basket``: the skus in the basket, for everyone, or a mapping
-    person_id -> skus. Persons come out in their order of first appearance, ranks from 1.
+    person_id -> skus. ``pages``: person_id -> the category of the page they are shown; its
+    items come first in their list (after the basket's complements under cross-sell).
+    Persons come out in their order of first appearance, ranks from 1.
     """
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
@@ -215,6 +219,8 @@ def apply_rules(
     allowed = np.isin(sensitive.astype(str), list(policy.allowed_sensitive))
     remove(pd.notna(sensitive) & ~allowed, "sensitive_category")
     in_scope, priority = _scope(policy.scope, rows, catalogue, baskets)
+    if pages and priority is None:
+        priority = _on_page(pages, persons, rows, catalogue).astype(np.int64)
     remove(~pinned & ~in_scope, "scope")
 
     objective = _objective(rows, catalogue, policy, alive & (rows.source != PINNED_SOURCE))
@@ -391,6 +397,15 @@ def _best_of_each(key: NDArray[np.int64], score: NDArray[np.float64]) -> NDArray
     best = np.ones(len(key), dtype=bool)
     best[order[~first]] = False
     return best
+
+
+def _on_page(
+    pages: Mapping[str, str], persons: NDArray[np.object_], rows: _Rows, catalogue: Catalogue
+) -> NDArray[np.bool_]:
+    """True where a row's sku is in the category of the page its person is shown."""
+    page = np.array([pages.get(str(p)) for p in persons], dtype=object)[rows.person]
+    category = catalogue.category[np.maximum(rows.item, 0)]
+    return np.asarray((rows.item >= 0) & pd.notna(page) & (category == page), dtype=bool)
 
 
 def _scope(
