@@ -133,11 +133,13 @@ def test_a_known_person_on_a_category_page_sees_that_category_first(
 def test_a_pages_best_sellers_follow_a_known_persons_list_with_what_they_bought(
     model: TwoStageRecommender, planted_log: Callable[[int], pd.DataFrame]
 ) -> None:
-    from shelfwise.recommend.cold_start import page_candidates
+    from shelfwise.recommend.cold_start import Context, page_candidates
 
     log = planted_log(0)
     bought = set(log.loc[log["person_id"] == "p00", "sku"])
-    rows = page_candidates(model, {"p00": "x1", "p01": "nothing"}, 100, _catalogue(model))
+    catalogue = _catalogue(model)
+    catalogue.category[np.char.startswith(catalogue.skus, "s")] = None  # as real catalogues have
+    rows = page_candidates(model, {"p00": "x1", "p01": "nothing"}, 100, catalogue)
     assert set(rows["person_id"]) == {"p00"}  # a category with no sku gives nothing
     assert rows["sku"].str.startswith("x1").all()
     assert len(rows) == 10
@@ -145,3 +147,5 @@ def test_a_pages_best_sellers_follow_a_known_persons_list_with_what_they_bought(
     assert list(rows["rank"]) == list(range(101, 111))
     assert (rows["source"] == "context_popularity").all()
     assert list(rows["bought_before"]) == [s in bought for s in rows["sku"]]
+    stranger = decide(model, ["new"], 3, catalogue, contexts={"new": Context(category="x1")})
+    assert stranger.recommendations["sku"].str.startswith("x1").all()

@@ -169,7 +169,8 @@ def _from_category(
     model: TwoStageRecommender, person: str, category: str, depth: int, catalogue: Catalogue
 ) -> pd.DataFrame:
     facts = catalogue.facts(model.items_)
-    inside = (facts["category"].astype("string") == category).to_numpy()
+    # A sku without a category is not in any (pandas' NA would make any() ambiguous).
+    inside = (facts["category"].astype("string") == category).to_numpy(dtype=bool, na_value=False)
     if not inside.any():
         return pd.DataFrame()
     popularity = model.models_["popularity"]._score(np.zeros(1, dtype=np.int64))[0]
