@@ -8,6 +8,7 @@ Nothing here touches the disk: :class:`shelfwise.workspace.Workspace` creates wh
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -160,8 +161,14 @@ class Settings(BaseSettings):
     )
     scheduler: bool = Field(
         default=True,
-        description="Whether `shelfwise serve` also runs the jobs on their schedules, in its "
-        "own process (`shelfwise jobs run` runs one by hand)",
+        description="Whether `shelfwise serve` also runs the jobs on their schedules, each in "
+        "a process of its own (`shelfwise jobs run` runs one by hand)",
+    )
+    analytic_read_only: bool = Field(
+        default=False,
+        description="Open the analytic store read-only: `shelfwise serve` does, so that its "
+        "jobs and other readers can open it beside it (DuckDB lets one process write a file, "
+        "or any number read it)",
     )
 
     @classmethod
@@ -243,6 +250,23 @@ class Settings(BaseSettings):
             if candidate.is_dir():
                 return candidate.resolve()
         return None
+
+    def environment_variables(self) -> dict[str, str]:
+        """These settings as the ``SHELFWISE_*`` variables that give them to a child process
+        (whatever file or arguments they came from here); unset ones are left out."""
+        values = self.model_dump(mode="json", exclude={"secret_key"})
+        out = {"SHELFWISE_SECRET_KEY": self.secret_key.get_secret_value()}
+        for name, value in values.items():
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            elif isinstance(value, list | dict):
+                text = json.dumps(value)
+            else:
+                text = str(value)
+            out[f"SHELFWISE_{name.upper()}"] = text
+        return out
 
     def describe(self) -> dict[str, Any]:
         """Resolved settings without secrets, for `shelfwise doctor` and logs."""

@@ -68,7 +68,7 @@ class Workspace:
 
     @cached_property
     def analytic(self) -> AnalyticStore:
-        return AnalyticStore(self.settings.analytic)
+        return AnalyticStore(self.settings.analytic, read_only=self.settings.analytic_read_only)
 
     @cached_property
     def operational(self) -> OperationalDatabase:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import polars as pl
 import pyarrow as pa
@@ -169,3 +170,19 @@ def test_column_map_renames_source_columns(store: AnalyticStore) -> None:
 def test_unknown_table_lists_the_contract(store: AnalyticStore) -> None:
     with pytest.raises(ValueError, match="unknown table 'baskets'; the contract has"):
         ingest(store, "baskets", PRODUCTS)
+
+
+def test_a_read_only_store_reads_and_leaves_the_file_as_it_is(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'analytic.duckdb'}"
+    writer = AnalyticStore(url)
+    writer.create_tables()
+    writer.execute("INSERT INTO stores (store_id) VALUES ('s1')")
+    writer.close()
+    reader = AnalyticStore(url, read_only=True)
+    reader.create_tables()  # nothing to do, and no error
+    assert reader.count("stores") == 1
+    reader.execute("CREATE TEMP TABLE scratch AS SELECT * FROM stores")  # temporary: allowed
+    with pytest.raises(duckdb.Error, match="read-only"):
+        reader.execute("INSERT INTO stores (store_id) VALUES ('s2')")
+    reader.close()
+    assert AnalyticStore("duckdb:///:memory:", read_only=True).read_only is False  # nothing to share

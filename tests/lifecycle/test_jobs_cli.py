@@ -5,6 +5,8 @@ command line on the simulated shop."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +142,59 @@ def test_the_forecaster_retrains_from_the_command_line(
         "manual",
         "cli",
     )
+
+
+def test_the_serving_process_runs_each_job_in_a_child_process(shop_folder: Path) -> None:
+    """`shelfwise serve` reads the analytic store read-only and runs its scheduled jobs in
+    child processes (a job on its thread held up every answer): the child gets the settings
+    and opens the store read-only beside the parent's reader; its outcome comes back."""
+    from shelfwise.lifecycle.jobs import JobBusy
+    from shelfwise.lifecycle.scheduler import ProcessRunner
+    from shelfwise.ops.states import RetrainingTrigger
+
+    settings = Settings(workspace=shop_folder, analytic_read_only=True, drift_window_days=21)
+    service = Workspace(settings)  # the service's own reader, open while the child runs
+    try:
+        orders = service.analytic.count("orders")
+        assert orders > 0
+        child = ProcessRunner(settings)
+        assert child.environment["SHELFWISE_DRIFT_WINDOW_DAYS"] == "21"  # its settings, ours
+        read = subprocess.run(
+            [sys.executable, "-c", "from shelfwise.workspace import Workspace; "
+             "from shelfwise.settings import Settings; "
+             "print(Workspace(Settings()).analytic.count('orders'))"],
+            env=child.environment, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert int(read.stdout) == orders  # a second process reads beside the first
+        outcome = child.run(
+            "drift-check", "forecaster", trigger=RetrainingTrigger.SCHEDULED, actor="scheduler"
+        )
+        assert outcome["status"] == "succeeded", outcome
+        assert outcome["result"] == {"model": "forecaster", "skipped": "no champion to watch"}
+        assert child.sweep("drift-check", trigger=RetrainingTrigger.SCHEDULED, actor="s") == []
+        with pytest.raises(JobBusy, match="no model family is called 'nosuch'"):
+            child.run("retrain", "nosuch", trigger=RetrainingTrigger.SCHEDULED, actor="s")
+        child.stop()  # nothing running: nothing to do
+        listed = last_json(jobs(shop_folder, "list", env=child.environment).stdout)
+        assert [(r["job"], r["trigger"], r["actor"]) for r in listed["runs"]][:1] == [
+            ("drift-check", "scheduled", "scheduler")
+        ]
+    finally:
+        service.close()
+    # A writer is turned away while a reader holds the file, and told what to do.
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import time; from shelfwise.workspace import Workspace; "
+         "from shelfwise.settings import Settings; w = Workspace(Settings()); "
+         "w.analytic.count('orders'); print('open', flush=True); time.sleep(30)"],
+        env=child.environment, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    writer = Workspace(Settings(workspace=shop_folder))
+    try:
+        assert reader.stdout is not None
+        assert reader.stdout.readline().strip() == "open"
+        with pytest.raises(RuntimeError, match="SHELFWISE_ANALYTIC_READ_ONLY=true"):
+            writer.analytic.count("orders")
+    finally:
+        reader.kill()
+        reader.wait()
+        writer.close()

@@ -340,11 +340,16 @@ def _serve(ws: Any, host: str, port: int) -> None:
     from shelfwise.serve.app import create_app
     from shelfwise.serve.workspace import ChampionWatcher, keyring_of, tenant_from_workspace
     from shelfwise.tracing import configure
+    from shelfwise.workspace import Workspace
 
     configure(ws.settings.tracing)
     folder = ws.settings.workspace
     if not _made(ws):  # not opened: it would be made
         _nothing_to_serve(folder, "there is no workspace there")
+    # The service only reads the analytic store: read-only, so that its scheduled jobs (each a
+    # process of its own) and other readers can open it beside the service.
+    ws.close()
+    ws = Workspace(ws.settings.model_copy(update={"analytic_read_only": True}))
     with console.status("loading the champion, the catalogue and the online features"):
         try:
             tenant = tenant_from_workspace(ws)
@@ -395,9 +400,9 @@ def _serve(ws: Any, host: str, port: int) -> None:
     gc.freeze()  # what loading made lives as long as the service: no collection walks it again
     scheduler = None
     if ws.settings.scheduler:  # the jobs on their schedules, on a thread beside the API
-        from shelfwise.lifecycle.scheduler import Scheduler
+        from shelfwise.lifecycle.scheduler import ProcessRunner, Scheduler
 
-        scheduler = Scheduler(ws).start()
+        scheduler = Scheduler(ws, runner=ProcessRunner(ws.settings)).start()
         for schedule, due in scheduler.next_due():
             console.print(
                 f"scheduled: {schedule.job} ({schedule.cron} UTC), next at {due:%Y-%m-%d %H:%M}"

@@ -63,33 +63,41 @@ class AnalyticStore:
     """A DuckDB database holding the contract tables (``duckdb:///path`` or ``:memory:``).
 
     The connection is opened on first use; DuckDB allows one writing process per file, so a
-    second process gets a clear error naming the file rather than a silent wait.
+    second process gets a clear error naming the file rather than a silent wait. ``read_only``:
+    any number of processes may read the file together (none writing); temporary tables and
+    views still work, and :meth:`create_tables` leaves the file as it is.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
         self.url = url
         self.path = duckdb_path(url)
+        self.read_only = read_only and self.path != ":memory:"
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.RLock()
 
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:
         if self._connection is None:
-            if self.path != ":memory:":
+            if self.path != ":memory:" and not self.read_only:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             try:
-                connection = duckdb.connect(self.path)
+                connection = duckdb.connect(self.path, read_only=self.read_only)
             except duckdb.IOException as error:
                 raise RuntimeError(
-                    f"cannot open the analytic store {self.path}: {error}. Is another "
-                    "shelfwise process writing to it?"
+                    f"cannot open the analytic store {self.path}"
+                    f"{' read-only' if self.read_only else ''}: {error}. Is another "
+                    "shelfwise process writing to it? (To read it beside a running "
+                    "`shelfwise serve`, set SHELFWISE_ANALYTIC_READ_ONLY=true.)"
                 ) from error
             connection.execute("SET TimeZone = 'UTC'")
             self._connection = connection
         return self._connection
 
     def create_tables(self) -> None:
-        """Create every contract table and the bookkeeping tables if they do not exist."""
+        """Create every contract table and the bookkeeping tables if they do not exist (a
+        read-only store is left as it is: a missing table fails where it is read)."""
+        if self.read_only:
+            return
         with self._lock:
             for table in TABLES.values():
                 self.connection.execute(table_ddl(table))
