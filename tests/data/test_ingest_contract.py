@@ -185,4 +185,5 @@ def test_a_read_only_store_reads_and_leaves_the_file_as_it_is(tmp_path: Path) ->
     with pytest.raises(duckdb.Error, match="read-only"):
         reader.execute("INSERT INTO stores (store_id) VALUES ('s2')")
     reader.close()
-    assert AnalyticStore("duckdb:///:memory:", read_only=True).read_only is False  # nothing to share
+    memory = AnalyticStore("duckdb:///:memory:", read_only=True)
+    assert memory.read_only is False  # nothing to share
