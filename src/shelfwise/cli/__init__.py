@@ -58,19 +58,11 @@ def _workspace(path: Path | None) -> Any:
     return Workspace(settings)
 
 
-def _made(ws: Any) -> bool:
-    """Does ``ws`` have its analytic store yet (an in-memory one always does)?"""
-    from shelfwise.settings import duckdb_path
-
-    analytic = duckdb_path(ws.settings.analytic)
-    return analytic == ":memory:" or Path(analytic).is_file()
-
-
 def _existing_workspace(path: Path | None) -> Any:
     """The workspace for a command that reads one: refused (exit 2) where there is none yet,
     rather than an empty one made at a mistyped path and reported as empty."""
     ws = _workspace(path)
-    if not _made(ws):
+    if not ws.analytic.exists:
         console.print(
             f"[red]no workspace at {ws.settings.workspace}[/red]: create one with "
             "shelfwise init (or shelfwise quickstart), or point --workspace at one"
@@ -344,7 +336,7 @@ def _serve(ws: Any, host: str, port: int) -> None:
 
     configure(ws.settings.tracing)
     folder = ws.settings.workspace
-    if not _made(ws):  # not opened: it would be made
+    if not ws.analytic.exists:  # not opened: it would be made
         _nothing_to_serve(folder, "there is no workspace there")
     # The service only reads the analytic store: read-only, so that its scheduled jobs (each a
     # process of its own) and other readers can open it beside the service.

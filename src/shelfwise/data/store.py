@@ -76,6 +76,11 @@ class AnalyticStore:
         self._lock = threading.RLock()
 
     @property
+    def exists(self) -> bool:
+        """Is there a store to open (an in-memory one always is)? Opening one makes it."""
+        return self.path == ":memory:" or Path(self.path).is_file()
+
+    @property
     def connection(self) -> duckdb.DuckDBPyConnection:
         if self._connection is None:
             if self.path != ":memory:" and not self.read_only:
@@ -141,7 +146,7 @@ class AnalyticStore:
     def check(self) -> tuple[bool, str]:
         """Can the store be opened and read? A one-line truthful answer for `doctor`."""
         try:
-            if self.path != ":memory:" and not Path(self.path).exists():
+            if not self.exists:
                 return True, f"{self.path} does not exist yet (created by `shelfwise init`)"
             tables = self.execute(
                 "SELECT count(*) FROM information_schema.tables WHERE table_name IN "

@@ -227,6 +227,9 @@ class JobRunner:
     def family(self, model: str) -> Family:
         return family_of(self.workspace, model, **self.family_options.get(model, {}))
 
+    def stop(self) -> None:
+        """Nothing to interrupt: a job runs on its caller's thread, which waits for it."""
+
     def run(
         self,
         job: str,

@@ -77,6 +77,9 @@ class Runner(Protocol):
         self, job: str, *, trigger: RetrainingTrigger, actor: str
     ) -> list[dict[str, Any]]: ...
 
+    def stop(self) -> None:
+        """Interrupt the job running now, where it can be (the scheduler is stopping)."""
+
 
 class ProcessRunner:
     """Each job in a child process (``shelfwise jobs run``), as ``shelfwise serve`` runs them.
@@ -240,8 +243,7 @@ class Scheduler:
         cut short by the process ending is failed by the next run on its model. A job in a
         child process is interrupted at once."""
         self._stop.set()
-        if isinstance(self.runner, ProcessRunner):
-            self.runner.stop()
+        self.runner.stop()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None

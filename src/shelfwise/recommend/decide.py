@@ -114,7 +114,7 @@ def _ranked(
     known = set(model.users_[model.users_.searchsorted(persons).clip(0, len(model.users_) - 1)])
     cold = {p: contexts[p] for p in persons if p in contexts and p not in known}
     pages = {
-        p: str(contexts[p].category)
+        p: str(contexts[p].category)  # not None: filtered below
         for p in persons
         if p in contexts and p in known and contexts[p].category is not None
     }

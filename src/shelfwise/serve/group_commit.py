@@ -35,7 +35,7 @@ class GroupCommit(Generic[T, R]):
         self._ready = threading.Condition()
         self._worker: threading.Thread | None = None
         self._closed = False
-        self.runs = 0  # how many runs, and how many callers they served (for /metrics, tests)
+        self.runs = 0  # how many runs, and how many callers they served
         self.callers = 0
 
     def submit(self, items: Sequence[T]) -> R:
