@@ -187,6 +187,8 @@ def test_every_version_has_a_model_card(client: TestClient, registry: ModelRegis
     assert card["primary_metric"] == "mae"
     assert card["training_data"]["rows"] == 1
     assert card["code_version"]["shelfwise"]
+    run = registry.tracker.client.get_run(card["run_id"])
+    assert card["code_version"]["git_commit"] == run.data.tags.get("shelfwise.git_commit")
     assert [m["to_state"] for m in card["history"]] == ["candidate", "champion"]
     assert card["history"][-1]["reason"] == "first one"
     assert "## History" in card["markdown"]
@@ -199,6 +201,10 @@ def test_every_version_has_a_model_card(client: TestClient, registry: ModelRegis
     assert "{" not in card["markdown"]  # no dict printed as code
     missing = client.get("/api/v1/models/9/card", params={"model": NAME}, headers=READER)
     assert missing.status_code == 404
+    assert missing.json()["detail"] == f"{NAME} has no version '9'; its versions: {first}"
+    unknown = client.get(f"/api/v1/models/{first}/card", params={"model": "nope"}, headers=READER)
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"] == f"no model named 'nope'; registered: {NAME}"
 
 
 def test_an_experiment_runs_from_proposal_to_decision(

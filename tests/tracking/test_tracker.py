@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import shelfwise
 from shelfwise.bench import BenchOptions, run_benchmark
 from shelfwise.models import Evaluation
 from shelfwise.ops.states import RegistryState
@@ -87,6 +88,14 @@ def test_a_run_records_settings_metrics_data_and_model(
     assert "fit_seconds" in run.data.metrics
     assert run.data.tags["shelfwise.family"] == "popularity"
     assert run.data.tags["owner"] == "tests"
+    assert run.data.tags["mlflow.user"]
+    assert run.data.tags["mlflow.source.name"] == sys.argv[0]
+    code = Path(shelfwise.__file__).parent
+    commit = subprocess.run(
+        ["git", "-C", str(code), "rev-parse", "HEAD"], capture_output=True, text=True
+    )
+    expected = commit.stdout.strip() if commit.returncode == 0 else None
+    assert run.data.tags.get("shelfwise.git_commit") == expected
     assert run.inputs is not None
     (dataset_input,) = run.inputs.dataset_inputs
     assert dataset_input.dataset.name == "simulated-log"

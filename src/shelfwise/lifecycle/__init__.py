@@ -6,6 +6,6 @@ and writes every move, with who, when, why and the metrics, to the operational d
 
 from __future__ import annotations
 
-from shelfwise.lifecycle.registry import ModelRegistry, TransitionRefused
+from shelfwise.lifecycle.registry import ModelRegistry, TransitionRefused, VersionNotFound
 
-__all__ = ["ModelRegistry", "TransitionRefused"]
+__all__ = ["ModelRegistry", "TransitionRefused", "VersionNotFound"]

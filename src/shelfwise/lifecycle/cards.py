@@ -18,6 +18,7 @@ from typing import Any
 from shelfwise.lifecycle.registry import ModelRegistry
 from shelfwise.models import persistence
 from shelfwise.tracking._tracker import (
+    COMMIT_TAG,
     FAMILY_TAG,
     FEATURES_TAG,
     PRIMARY_METRIC_TAG,
@@ -29,12 +30,9 @@ SEGMENT_SEPARATOR = "/"
 
 
 def model_card(registry: ModelRegistry, name: str, version: str) -> dict[str, Any]:
-    """The card of ``name`` version ``version`` (LookupError when there is none)."""
+    """The card of ``name`` version ``version`` (:class:`VersionNotFound` when there is none)."""
     client = registry.tracker.client
-    try:
-        model_version = client.get_model_version(name, version)
-    except Exception as error:
-        raise LookupError(f"{name} has no version {version!r}") from error
+    model_version = registry.version(name, version)
     run = client.get_run(model_version.run_id) if model_version.run_id else None
     tags = dict(run.data.tags) if run else {}
     family = tags.get(FAMILY_TAG) or model_version.tags.get(FAMILY_TAG, "")
@@ -59,8 +57,8 @@ def model_card(registry: ModelRegistry, name: str, version: str) -> dict[str, An
         "family": family,
         "purpose": purpose,
         "state": (registry.state(name, version) or "unknown"),
-        # MLflow's user where the run recorded one, else who registered the version
-        "owner": tags.get("mlflow.user") or (history[0]["actor"] if history else "unknown"),
+        # who registered the version, else the system user MLflow recorded for the run
+        "owner": history[0]["actor"] if history else tags.get("mlflow.user", "unknown"),
         "trained_at": _moment(run.info.start_time) if run else None,
         "run_id": model_version.run_id,
         "training_data": _training_data(run),
@@ -71,7 +69,7 @@ def model_card(registry: ModelRegistry, name: str, version: str) -> dict[str, An
         },
         "code_version": {
             "shelfwise": tags.get(VERSION_TAG),
-            "git_commit": tags.get("mlflow.source.git.commit"),
+            "git_commit": tags.get(COMMIT_TAG),
         },
         "settings": dict(run.data.params) if run else {},
         "primary_metric": tags.get(PRIMARY_METRIC_TAG),

@@ -35,6 +35,10 @@ class TransitionRefused(ValueError):
     """A move the lifecycle does not allow (the message says which and what to do instead)."""
 
 
+class VersionNotFound(LookupError):
+    """No such model, or no such version of it (the message says which, and what there is)."""
+
+
 class ModelRegistry:
     """Moves model versions between registry states, recorded and serialised per model."""
 
@@ -42,6 +46,26 @@ class ModelRegistry:
         self, tracker: Tracker, operational: OperationalDatabase, tenant: str = DEFAULT_TENANT
     ) -> None:
         self.tracker, self.operational, self.tenant = tracker, operational, tenant
+
+    def version(self, name: str, version: str) -> Any:
+        """MLflow's record of ``name`` version ``version``; :class:`VersionNotFound` naming
+        the models, or the model's versions, where there is none."""
+        client = self.tracker.client
+        try:
+            return client.get_model_version(name, version)
+        except Exception:
+            pass
+        models = sorted(m.name for m in client.search_registered_models())
+        if name not in models:
+            raise VersionNotFound(
+                f"no model named {name!r}; registered: {', '.join(models) or 'none'}"
+            ) from None
+        versions = sorted(
+            (str(v.version) for v in client.search_model_versions(f"name = '{name}'")), key=int
+        )
+        raise VersionNotFound(
+            f"{name} has no version {version!r}; its versions: {', '.join(versions)}"
+        ) from None
 
     def state(self, name: str, version: str) -> RegistryState | None:
         for aliased in ALIASED:

@@ -23,10 +23,6 @@ from shelfwise.ops.states import RegistryState
 TOP_DELTAS = 15
 
 
-class VersionNotFound(LookupError):
-    """No such version of the model (the message names both)."""
-
-
 def review_evidence(registry: ModelRegistry, name: str, version: str) -> dict[str, Any]:
     tracker = registry.tracker
     run_id = _run_of(registry, name, version)
@@ -56,11 +52,7 @@ def review_evidence(registry: ModelRegistry, name: str, version: str) -> dict[st
 
 
 def _run_of(registry: ModelRegistry, name: str, version: str) -> str | None:
-    try:
-        found = registry.tracker.client.get_model_version(name, version)
-    except Exception:
-        raise VersionNotFound(f"{name} has no version {version!r}") from None
-    return found.run_id or None
+    return registry.version(name, version).run_id or None
 
 
 def _backtests(

@@ -22,7 +22,8 @@ from shelfwise.lifecycle import ModelRegistry, TransitionRefused
 from shelfwise.lifecycle.alerts import AlertInbox, AlertNotFound
 from shelfwise.lifecycle.cards import card_markdown, model_card
 from shelfwise.lifecycle.experiments import ExperimentNotFound, Experiments
-from shelfwise.lifecycle.review import VersionNotFound, review_evidence
+from shelfwise.lifecycle.registry import VersionNotFound
+from shelfwise.lifecycle.review import review_evidence
 from shelfwise.lifecycle.shadow import COMPARISON_WINDOW, MIN_SAMPLES, ShadowTests
 from shelfwise.ops.states import AlertAction, AlertStatus, ExperimentDecision, RegistryState
 from shelfwise.serve.auth import Principal, requires

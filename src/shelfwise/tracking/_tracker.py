@@ -10,6 +10,7 @@ infers requirements (seconds, in a subprocess) nor pickles anything.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -38,6 +39,7 @@ STATUSES = ("candidate", "experimental", "archived")
 STATUS_TAG = "status"
 FAMILY_TAG = "shelfwise.family"
 VERSION_TAG = "shelfwise.version"
+COMMIT_TAG = "shelfwise.git_commit"  # where shelfwise runs from a git checkout
 PRIMARY_METRIC_TAG = "shelfwise.primary_metric"
 HIGHER_IS_BETTER_TAG = "shelfwise.higher_is_better"
 FEATURES_TAG = "shelfwise.features"  # + ".<set>": the feature-set versions of the training frame
@@ -69,6 +71,14 @@ def _disable_telemetry() -> None:
         from mlflow.telemetry import set_telemetry_client
 
         set_telemetry_client()  # type: ignore[no-untyped-call]
+
+
+@functools.cache
+def _shelfwise_commit() -> str | None:
+    """The git commit of shelfwise's own code where it runs from a checkout, else None."""
+    from mlflow.utils.git_utils import get_git_commit
+
+    return get_git_commit(str(Path(shelfwise.__file__).parent))
 
 
 def _slug(name: str) -> str:
@@ -188,6 +198,7 @@ class Tracker:
         so that the lifecycle can compare runs without knowing the family.
         """
         from mlflow.entities import Metric, Param
+        from mlflow.tracking.context.registry import resolve_tags
 
         estimator.check_fitted()
         experiment_id = self.experiment_id(experiment)
@@ -195,15 +206,19 @@ class Tracker:
         values.setdefault("fit_seconds", estimator.fit_seconds_)
         run_params = {**estimator.settings.to_dict(), **(params or {})}
         run_tags = {FAMILY_TAG: estimator.family, VERSION_TAG: shelfwise.__version__}
+        commit = _shelfwise_commit()
+        if commit:
+            run_tags[COMMIT_TAG] = commit
         if isinstance(metrics, Evaluation):
             run_tags[PRIMARY_METRIC_TAG] = metrics.primary_metric
             run_tags[HIGHER_IS_BETTER_TAG] = str(metrics.higher_is_better).lower()
         for name, version in estimator.feature_versions.items():
             run_tags[f"{FEATURES_TAG}.{name}"] = version
         run_tags.update(tags or {})
-
+        # MLflow's context: who trained it, from which program (and the program's git commit
+        # where it lives in a git checkout), as mlflow.start_run would record them.
         run = self.client.create_run(
-            experiment_id, run_name=run_name or estimator.family, tags=run_tags
+            experiment_id, run_name=run_name or estimator.family, tags=resolve_tags(run_tags)
         )
         run_id = run.info.run_id
         try:
