@@ -261,3 +261,36 @@ def test_an_experiment_runs_from_proposal_to_decision(
     assert alerts[0]["type"] == "experiment_complete"
     assert alerts[0]["link"] == f"{url}/results"
     assert client.get("/api/v1/experiments/999/results", headers=READER).status_code == 404
+
+
+def test_a_reviewer_lists_the_models_and_rolls_one_back(
+    client: TestClient, registry: ModelRegistry
+) -> None:
+    first, second = (_version(registry, m) for m in (8.0, 7.0))
+    registry.transition(NAME, first, RegistryState.CHAMPION, actor="ana", reason="first")
+    registry.transition(NAME, second, RegistryState.CHAMPION, actor="ana", reason="better")
+    listed = client.get("/api/v1/models", headers=READER)
+    assert listed.status_code == 200, listed.text
+    (model,) = listed.json()
+    assert (model["model"], model["champion"], model["challenger"]) == (NAME, second, None)
+    assert [(v["version"], v["state"]) for v in model["versions"]] == [
+        (second, "champion"),
+        (first, "archived"),
+    ]
+    body = {"model": NAME, "notes": "v2 overshoots every promotion week"}
+    assert client.post("/api/v1/models/rollback", json=body, headers=READER).status_code == 403
+    answer = client.post("/api/v1/models/rollback", json=body, headers=REVIEWER)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"model": NAME, "champion": first, "archived": second}
+    assert registry.state(NAME, first) == RegistryState.CHAMPION
+    assert registry.state(NAME, second) == RegistryState.ARCHIVED
+    last = registry.history(NAME)[-1]
+    assert (last["version"], last["actor"]) == (first, "key2")  # the reviewer's key, unnamed
+    assert last["reason"] == "rollback: v2 overshoots every promotion week"
+    unknown = client.post(
+        "/api/v1/models/rollback", json={**body, "model": "nope"}, headers=REVIEWER
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"] == f"no model named 'nope'; registered: {NAME}"
+    other = client.post("/api/v1/models/rollback", json=body, headers=OTHER)
+    assert other.status_code == 503  # tenant b has no registry here; a's models are not b's

@@ -71,6 +71,20 @@ def _existing_workspace(path: Path | None) -> Any:
     return ws
 
 
+def _governed_workspace(path: Path | None) -> Any:
+    """The workspace for a registry or job command, once its operational database is there
+    (the history and locks live in it); refused (exit 1, the reason as the JSON line) where
+    it is not."""
+    ws = _workspace(path)
+    ok, detail = ws.operational.check()
+    if not ok:
+        ws.close()
+        console.print(f"[red]{detail}[/red]; `shelfwise init` makes a workspace")
+        _emit({"error": detail})
+        raise typer.Exit(1)
+    return ws
+
+
 def _emit(result: dict[str, Any]) -> None:
     print(json.dumps(result, default=str), flush=True)
 
@@ -435,10 +449,12 @@ def _add_groups() -> None:
     from shelfwise.cli.features import app as features_app
     from shelfwise.cli.identity import app as identity_app
     from shelfwise.cli.jobs import app as jobs_app
+    from shelfwise.cli.models import app as models_app
 
     app.add_typer(identity_app, name="identity")
     app.add_typer(features_app, name="features")
     app.add_typer(jobs_app, name="jobs")
+    app.add_typer(models_app, name="models")
 
 
 _add_groups()

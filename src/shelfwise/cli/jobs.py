@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from shelfwise.workspace import Workspace
+from shelfwise.cli import _governed_workspace
 
 app = typer.Typer(
     help="The lifecycle's jobs: retraining and drift checks, on schedule or by hand.",
@@ -35,20 +34,6 @@ def _emit(result: Any) -> None:
     print(json.dumps(result, default=str), flush=True)
 
 
-def _ready(path: Path | None) -> Workspace:
-    """The workspace, once its operational database is there to log runs in."""
-    from shelfwise.cli import _workspace
-
-    workspace: Workspace = _workspace(path)
-    ok, detail = workspace.operational.check()
-    if not ok:
-        workspace.close()
-        console.print(f"[red]{detail}[/red]; `shelfwise init` makes a workspace")
-        _emit({"error": detail})
-        raise typer.Exit(1)
-    return workspace
-
-
 @app.command("list")
 def list_jobs(
     limit: Annotated[int, typer.Option(help="Recent runs to show.")] = 20,
@@ -58,7 +43,7 @@ def list_jobs(
     from shelfwise.lifecycle.jobs import JOBS, JobRunner
     from shelfwise.lifecycle.scheduler import default_schedules
 
-    ws = _ready(workspace)
+    ws = _governed_workspace(workspace)
     try:
         runs = JobRunner(ws).history(limit)
         now = datetime.now(UTC)
@@ -143,7 +128,7 @@ def run(
     options: dict[str, Any] = {"segments": True} if segments else {}
     if experiment is not None:
         options["experiment"] = experiment
-    ws = _ready(workspace)
+    ws = _governed_workspace(workspace)
     runner, why = JobRunner(ws), RetrainingTrigger(trigger)
     try:
         with console.status(f"{job} on {model or 'every model it covers'}"):

@@ -17,6 +17,7 @@ database cannot share a transaction: a move interrupted between the two is put r
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,7 +27,7 @@ from shelfwise.ops import OperationalDatabase, RegistryTransition, record_audit
 from shelfwise.ops._schema import DEFAULT_TENANT
 from shelfwise.ops.states import RegistryState
 from shelfwise.tracking import Tracker
-from shelfwise.tracking._tracker import TrainingRecord
+from shelfwise.tracking._tracker import STATUS_TAG, TrainingRecord
 
 ALIASED = (RegistryState.CHAMPION, RegistryState.CHALLENGER)
 
@@ -55,17 +56,53 @@ class ModelRegistry:
             return client.get_model_version(name, version)
         except Exception:
             pass
-        models = sorted(m.name for m in client.search_registered_models())
-        if name not in models:
-            raise VersionNotFound(
-                f"no model named {name!r}; registered: {', '.join(models) or 'none'}"
-            ) from None
+        self.require(name)
         versions = sorted(
             (str(v.version) for v in client.search_model_versions(f"name = '{name}'")), key=int
         )
         raise VersionNotFound(
             f"{name} has no version {version!r}; its versions: {', '.join(versions)}"
         ) from None
+
+    def require(self, name: str) -> None:
+        """:class:`VersionNotFound` naming the registered models where ``name`` is not one."""
+        models = sorted(m.name for m in self.tracker.client.search_registered_models())
+        if name not in models:
+            raise VersionNotFound(
+                f"no model named {name!r}; registered: {', '.join(models) or 'none'}"
+            )
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every registered model: its champion and challenger, and each version's state,
+        newest first."""
+        client = self.tracker.client
+        out = []
+        for name in sorted(m.name for m in client.search_registered_models()):
+            aliased = {a: self.tracker.get_alias_version(name, a.value) for a in ALIASED}
+            found = client.search_model_versions(f"name = '{name}'")
+            versions = []
+            for v in sorted(found, key=lambda v: int(v.version), reverse=True):
+                version = str(v.version)
+                held = [a.value for a, holder in aliased.items() if holder == version]
+                versions.append(
+                    {
+                        "version": version,
+                        "state": held[0] if held else v.tags.get(STATUS_TAG),
+                        "registered_at": datetime.fromtimestamp(
+                            v.creation_timestamp / 1000, UTC
+                        ).isoformat(timespec="seconds"),
+                        "run_id": v.run_id,
+                    }
+                )
+            out.append(
+                {
+                    "model": name,
+                    "champion": aliased[RegistryState.CHAMPION],
+                    "challenger": aliased[RegistryState.CHALLENGER],
+                    "versions": versions,
+                }
+            )
+        return out
 
     def state(self, name: str, version: str) -> RegistryState | None:
         for aliased in ALIASED:
@@ -175,6 +212,8 @@ class ModelRegistry:
     def rollback(self, name: str, *, actor: str, reason: str) -> str:
         """Make the previous champion the champion again; returns its version."""
         champion = self.tracker.get_alias_version(name, RegistryState.CHAMPION.value)
+        if champion is None:
+            self.require(name)
         with self.operational.session() as session:
             previous = session.scalars(
                 sa.select(RegistryTransition.version)

@@ -1,11 +1,13 @@
 """The lifecycle's endpoints: the ML alert inbox, reviews and cards of model versions, and
 experiments (propose, approve, results, complete).
 
-``GET /ml-alerts?status=unread`` and ``PATCH /ml-alerts/{id}/read`` for readers;
+``GET /ml-alerts?status=unread``, ``PATCH /ml-alerts/{id}/read``, ``GET /models`` (every
+registered model and its versions' states) and ``GET /models/{version}/card`` for readers;
 ``PATCH /ml-alerts/{id}/action`` (approve or dismiss, with notes) and
 ``GET /models/{version}/review`` (the evidence: metrics and backtests beside the champion's,
-feature-importance deltas) and ``POST /models/{version}/review`` (approve promotes the version
-to champion, reject archives it; the answer carries the same evidence) for reviewers. Every
+feature-importance deltas), ``POST /models/{version}/review`` (approve promotes the version
+to champion, reject archives it; the answer carries the same evidence) and
+``POST /models/rollback`` (the previous champion back) for reviewers. Every
 change is recorded in the registry's history and the audit log; a refused move is a 409 that
 says why.
 """
@@ -35,9 +37,12 @@ from shelfwise.serve.schemas import (
     ExperimentProposal,
     ExperimentResults,
     ExperimentView,
+    RegisteredModel,
     ReviewEvidence,
     ReviewRequest,
     ReviewResponse,
+    RollbackRequest,
+    RollbackResponse,
 )
 from shelfwise.serve.tenant import TenantRuntime
 
@@ -90,6 +95,37 @@ def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
             raise HTTPException(404, str(error)) from None
         except TransitionRefused as error:
             raise HTTPException(409, str(error)) from None
+
+    @router.get("/models", response_model=list[RegisteredModel])
+    def models(
+        request: Request, principal: Annotated[Principal, Depends(requires("reader"))]
+    ) -> list[dict[str, Any]]:
+        """Every registered model: champion, challenger and each version's state."""
+        registry, _ = governed(request, principal)
+        return registry.models()
+
+    @router.post(
+        "/models/rollback",
+        response_model=RollbackResponse,
+        responses={404: {"description": "no such model"}, 409: {"description": "refused"}},
+    )
+    def rollback(
+        body: RollbackRequest,
+        request: Request,
+        principal: Annotated[Principal, Depends(requires("reviewer"))],
+    ) -> dict[str, Any]:
+        """Make the model's previous champion the champion again (the current one is
+        archived), recorded with the reviewer and the notes; the service serves it from its
+        next champion check."""
+        registry, _ = governed(request, principal)
+        before = registry.tracker.get_alias_version(body.model, RegistryState.CHAMPION.value)
+        try:
+            restored = registry.rollback(body.model, actor=principal.name, reason=body.notes)
+        except VersionNotFound as error:
+            raise HTTPException(404, str(error)) from None
+        except TransitionRefused as error:
+            raise HTTPException(409, str(error)) from None
+        return {"model": body.model, "champion": restored, "archived": before}
 
     @router.get("/models/{version}/card")
     def card(

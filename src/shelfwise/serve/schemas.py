@@ -253,6 +253,33 @@ class ReviewRequest(Strict):
     notes: str = Field(min_length=1, max_length=4000)
 
 
+class RollbackRequest(Strict):
+    """Make the model's previous champion the champion again, and why."""
+
+    model: str = Field(min_length=1, max_length=255)
+    notes: str = Field(min_length=1, max_length=4000)
+
+
+class RollbackResponse(BaseModel):
+    model: str
+    champion: str  # the restored version
+    archived: str | None  # the champion it replaced
+
+
+class ModelVersionView(BaseModel):
+    version: str
+    state: str | None
+    registered_at: datetime
+    run_id: str | None
+
+
+class RegisteredModel(BaseModel):
+    model: str
+    champion: str | None
+    challenger: str | None
+    versions: list[ModelVersionView]
+
+
 class BacktestComparison(BaseModel):
     window_start: datetime
     window_end: datetime
