@@ -68,11 +68,7 @@ def test_list_card_and_rollback(folder: Path) -> None:
     assert card.stdout.startswith("# forecaster v1 (popularity): archived")
     assert "- owner: trainer;" in card.stdout
 
-    back = runner.invoke(
-        app,
-        ["models", "rollback", "forecaster", "--reason", "v2 overshoots", "--actor", "bo"]
-        + ["-w", str(folder)],
-    )
+    back = models(folder, "rollback", "forecaster", "--reason", "v2 overshoots", "--actor", "bo")
     assert back.exit_code == 0, back.output
     assert json.loads(back.stdout.strip().splitlines()[-1]) == {
         "model": "forecaster",

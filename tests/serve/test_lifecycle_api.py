@@ -241,6 +241,13 @@ def test_an_experiment_runs_from_proposal_to_decision(
         f"{url}/approve", json={"approver": "bo", "rationale": "cheap to try"}, headers=REVIEWER
     )
     assert approved.json()["status"] == "approved"
+    waiting = client.get("/api/v1/experiments", params={"status": "approved"}, headers=READER)
+    assert [e["id"] for e in waiting.json()] == [experiment["id"]]
+    assert client.get("/api/v1/experiments?status=proposed", headers=READER).json() == []
+    assert client.get("/api/v1/experiments?status=nope", headers=READER).status_code == 422
+    assert client.get("/api/v1/experiments", headers=OTHER).status_code == 503  # not b's
+    assert client.get(url, headers=READER).json()["approver"] == "bo"
+    assert client.get("/api/v1/experiments/999", headers=READER).status_code == 404
     version = _version(registry, 7.5)
     Experiments(registry, AlertInbox(registry.operational, registry, "a")).tag_version(
         experiment["id"], version

@@ -182,6 +182,15 @@ class Experiments:
         experiment.results = {**experiment.results, "shadow": shadow}
         self._audit(session, experiment, actor, "experiment.shadow_test", {"version": version})
 
+    def list(self, status: ExperimentStatus | None = None) -> list[dict[str, Any]]:
+        """The tenant's experiments, newest first (``status``: only those in it)."""
+        query = sa.select(Experiment).where(Experiment.tenant == self.tenant)
+        if status is not None:
+            query = query.where(Experiment.status == status.value)
+        with self.operational.session() as session:
+            rows = session.scalars(query.order_by(Experiment.id.desc())).all()
+            return [_view(row) for row in rows]
+
     def get(self, experiment_id: int) -> dict[str, Any]:
         with self.operational.session() as session:
             return _view(self._get(session, experiment_id))

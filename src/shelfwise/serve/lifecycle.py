@@ -27,7 +27,13 @@ from shelfwise.lifecycle.experiments import ExperimentNotFound, Experiments
 from shelfwise.lifecycle.registry import VersionNotFound
 from shelfwise.lifecycle.review import review_evidence
 from shelfwise.lifecycle.shadow import COMPARISON_WINDOW, MIN_SAMPLES, ShadowTests
-from shelfwise.ops.states import AlertAction, AlertStatus, ExperimentDecision, RegistryState
+from shelfwise.ops.states import (
+    AlertAction,
+    AlertStatus,
+    ExperimentDecision,
+    ExperimentStatus,
+    RegistryState,
+)
 from shelfwise.serve.auth import Principal, requires
 from shelfwise.serve.schemas import (
     Alert,
@@ -202,6 +208,32 @@ def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
             "champion": champion,
             "judged_against": before["champion"],
         }
+
+    @router.get("/experiments", response_model=list[ExperimentView])
+    def experiments(
+        request: Request,
+        principal: Annotated[Principal, Depends(requires("reader"))],
+        status: Annotated[ExperimentStatus | None, Query()] = None,
+    ) -> list[dict[str, Any]]:
+        """The tenant's experiments, newest first (``status``: proposed, approved,
+        in_progress, shadow_testing, completed or rejected)."""
+        return experiments_of(request, principal).list(status)
+
+    @router.get(
+        "/experiments/{experiment_id}",
+        response_model=ExperimentView,
+        responses={404: {"description": "no such experiment"}},
+    )
+    def experiment(
+        experiment_id: int,
+        request: Request,
+        principal: Annotated[Principal, Depends(requires("reader"))],
+    ) -> dict[str, Any]:
+        """One experiment: its status, approval and decision."""
+        try:
+            return experiments_of(request, principal).get(experiment_id)
+        except ExperimentNotFound as error:
+            raise HTTPException(404, str(error)) from None
 
     @router.post("/experiments", response_model=ExperimentView, status_code=201)
     def propose(
