@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -152,6 +153,32 @@ def test_a_new_champion_is_swapped_in_without_a_restart(
     assert answer.status_code == 200, answer.text
     assert answer.json()["model_version"] == summary["version"]
     assert len(answer.json()["forecasts"]) == 2
+
+
+def test_a_new_champion_that_fails_its_first_decision_is_not_served(
+    served: tuple[str, str, TenantRuntime],
+    shop_workspace: Workspace,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, _, tenant = served
+    watcher = ChampionWatcher(shop_workspace, tenant)
+    watcher.check()
+    serving, before = tenant.served.version, tenant.faults["model_load"]
+    decide = tenant._decide
+
+    def broken(model: Any, request: Any) -> Any:
+        if model is not tenant.served.model:  # the version being loaded
+            raise RuntimeError("a feature it needs is gone")
+        return decide(model, request)
+
+    monkeypatch.setattr(tenant, "_decide", broken)
+    tracker = shop_workspace.tracker
+    record = tracker.log_training(tenant.served.model, experiment="recommender")
+    version = tracker.register("recommender", record)
+    tracker.set_alias("recommender", "champion", version)
+    assert not watcher.check()
+    assert tenant.served.version == serving != version
+    assert tenant.faults["model_load"] == before + 1
 
 
 def test_a_champion_that_cannot_be_read_serves_popularity(shop_workspace: Workspace) -> None:

@@ -168,12 +168,13 @@ class TenantRuntime:
         popular = best_sellers(self.catalogue, model)
         self._popular = (popular, self.catalogue.index(popular))  # skus and their rows
 
-    def warm_up(self) -> float:
+    def warm_up(self, model: TwoStageRecommender | None = None) -> float:
         """A decision for a known person, neither cached nor audited, so the first request
         does not pay for lazy imports and first-call set-up, then another whose time is the
         first a decision's cost learns (the set-up's is not a decision's); the first's
-        seconds (0: no model)."""
-        model = self.served.model
+        seconds (0: no model). ``model``: one about to be swapped in (default: the served
+        one); an error here is the model's, raised before it serves anyone."""
+        model = model or self.served.model
         if model is None or not len(model.users_):
             return 0.0
         started = time.perf_counter()

@@ -158,9 +158,11 @@ def load_forecaster(
 class ChampionWatcher:
     """Swaps the tenant's models when the registry's champion aliases move (the recommender's
     and the demand forecaster's), and its shadow versions when a challenger alias moves:
-    checked every ``interval_seconds`` on a thread of its own, loaded beside the serving model,
-    swapped in one assignment, so no request is dropped or sees two models. A new champion that
-    cannot be loaded leaves the old one serving (logged, counted in ``faults["model_load"]`` or
+    checked every ``interval_seconds`` on a thread of its own, loaded beside the serving model
+    and warmed up on a decision of its own (so the first request it serves does not pay its
+    set-up and pass the deadline), swapped in one assignment, so no request is dropped or sees
+    two models. A new champion that cannot be loaded, or fails that first decision, leaves the
+    old one serving (logged, counted in ``faults["model_load"]`` or
     ``faults["forecaster_load"]``; a shadow version in ``faults["shadow_load"]``)."""
 
     def __init__(
@@ -206,6 +208,12 @@ class ChampionWatcher:
             return False
         assert self.tenant.store is not None
         model, loaded, facts = load_champion(self.workspace, self.tenant.store, version)
+        if model is not None:
+            try:
+                self.tenant.warm_up(model)  # its first decisions' set-up, before it serves
+            except Exception:
+                log.exception("%s v%s fails its first decision; not serving it", MODEL_NAME, loaded)
+                model = None
         if model is None:
             self.tenant.faults["model_load"] += 1
             return False
