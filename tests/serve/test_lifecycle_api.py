@@ -299,5 +299,10 @@ def test_a_reviewer_lists_the_models_and_rolls_one_back(
     )
     assert unknown.status_code == 404
     assert unknown.json()["detail"] == f"no model named 'nope'; registered: {NAME}"
+    persons = client.post(
+        "/api/v1/models/rollback", json={**body, "model": "identity"}, headers=REVIEWER
+    )
+    assert persons.status_code == 409
+    assert "shelfwise identity rollback" in persons.json()["detail"]
     other = client.post("/api/v1/models/rollback", json=body, headers=OTHER)
     assert other.status_code == 503  # tenant b has no registry here; a's models are not b's

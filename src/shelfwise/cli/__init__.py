@@ -374,7 +374,7 @@ def _serve(ws: Any, host: str, port: int) -> None:
     person = str(tenant.served.model.users_[0]) if tenant.served.model is not None else "p1"
     console.print(
         f"serving {tenant.name!r} (model version {tenant.served.version}) on {base}; "
-        f"docs at {base}/docs"
+        f"docs at {base}/docs; the reviewers' dashboard at {base}/dashboard/"
     )
     console.print("try:")
     console.print(

@@ -30,6 +30,11 @@ from shelfwise.tracking import Tracker
 from shelfwise.tracking._tracker import STATUS_TAG, TrainingRecord
 
 ALIASED = (RegistryState.CHAMPION, RegistryState.CHALLENGER)
+# Models whose state is more than their champion alias, rolled back by a command of their own.
+OWN_ROLLBACK = {
+    "identity": "shelfwise identity rollback, which restores the previous run's persons with "
+    "its model version"
+}
 
 
 class TransitionRefused(ValueError):
@@ -211,6 +216,8 @@ class ModelRegistry:
 
     def rollback(self, name: str, *, actor: str, reason: str) -> str:
         """Make the previous champion the champion again; returns its version."""
+        if name in OWN_ROLLBACK:
+            raise TransitionRefused(f"{name} is rolled back with {OWN_ROLLBACK[name]}")
         champion = self.tracker.get_alias_version(name, RegistryState.CHAMPION.value)
         if champion is None:
             self.require(name)

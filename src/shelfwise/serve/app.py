@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shelfwise import __version__
 from shelfwise.serve.auth import KeyRing, Principal, requires
+from shelfwise.serve.dashboard import dashboard_router
 from shelfwise.serve.errors import validation_error
 from shelfwise.serve.forecasts import ForecastRefused
 from shelfwise.serve.lifecycle import lifecycle_router
@@ -126,6 +127,7 @@ def create_app(tenants: Mapping[str, TenantRuntime], keys: KeyRing) -> FastAPI:
     app.include_router(_events(), prefix="/api/v1")
     app.include_router(_forecasts(), prefix="/api/v1")
     app.include_router(lifecycle_router(_tenant), prefix="/api/v1")
+    app.include_router(dashboard_router())
     return app
 
 
