@@ -85,7 +85,7 @@ def _governed_workspace(path: Path | None) -> Any:
     return ws
 
 
-def _emit(result: dict[str, Any]) -> None:
+def _emit(result: Any) -> None:
     print(json.dumps(result, default=str), flush=True)
 
 

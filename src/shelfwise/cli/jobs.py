@@ -8,30 +8,18 @@ which.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from shelfwise.cli import _governed_workspace
+from shelfwise.cli import WorkspaceOption, _emit, _governed_workspace, console
 
 app = typer.Typer(
     help="The lifecycle's jobs: retraining and drift checks, on schedule or by hand.",
     no_args_is_help=True,
 )
-console = Console(stderr=True)
-
-WorkspaceOption = Annotated[
-    Path | None, typer.Option("--workspace", "-w", help="Workspace folder.")
-]
-
-
-def _emit(result: Any) -> None:
-    print(json.dumps(result, default=str), flush=True)
 
 
 @app.command("list")

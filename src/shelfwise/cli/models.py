@@ -9,36 +9,18 @@ from __future__ import annotations
 
 import getpass
 import json
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from shelfwise.workspace import Workspace
+from shelfwise.cli import WorkspaceOption, _emit, console
+from shelfwise.cli import _governed_workspace as _workspace
 
 app = typer.Typer(
     help="The model registry: versions and states, model cards, rollback.",
     no_args_is_help=True,
 )
-console = Console(stderr=True)
-
-WorkspaceOption = Annotated[
-    Path | None, typer.Option("--workspace", "-w", help="Workspace folder.")
-]
-
-
-def _emit(result: Any) -> None:
-    print(json.dumps(result, default=str), flush=True)
-
-
-def _workspace(path: Path | None) -> Workspace:
-    from shelfwise.cli import _governed_workspace
-
-    workspace: Workspace = _governed_workspace(path)
-    return workspace
 
 
 @app.command("list")
