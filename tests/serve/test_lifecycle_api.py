@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 import pytest
+import schemathesis
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
 
 from shelfwise.lifecycle import ModelRegistry
 from shelfwise.lifecycle.alerts import AlertInbox
@@ -25,7 +28,8 @@ from shelfwise.tracking import Tracker
 
 READER = {"X-API-Key": "a-reader-key-0123456789"}
 REVIEWER = {"X-API-Key": "a-reviewer-key-0123456"}
-OTHER = {"X-API-Key": "b-reviewer-key-0123456"}  # tenant b: no registry
+OTHER = {"X-API-Key": "b-reviewer-key-0123456"}
+ADMIN = {"X-API-Key": "a-admin-key-0123456789"}  # tenant b: no registry
 NAME = "forecaster"
 
 
@@ -48,6 +52,7 @@ def client(registry: ModelRegistry) -> Iterator[TestClient]:
             {"key": REVIEWER["X-API-Key"], "tenant": "a", "roles": ["reader", "reviewer"]},
             {"key": OTHER["X-API-Key"], "tenant": "b", "roles": ["reader", "reviewer"]},
             {"key": "a-writer-key-0123456789", "tenant": "a", "roles": ["writer"]},
+            {"key": "a-admin-key-0123456789", "tenant": "a", "roles": ["admin"]},
         ]
     )
     with TestClient(create_app(runtimes, keys), raise_server_exceptions=False) as test_client:
@@ -248,6 +253,9 @@ def test_an_experiment_runs_from_proposal_to_decision(
     assert client.get("/api/v1/experiments", headers=OTHER).status_code == 503  # not b's
     assert client.get(url, headers=READER).json()["approver"] == "bo"
     assert client.get("/api/v1/experiments/999", headers=READER).status_code == 404
+    huge = client.get(f"/api/v1/experiments/{2**64}", headers=READER)  # past a database integer
+    assert huge.status_code == 422
+    assert huge.json()["detail"][0]["loc"] == ["path", "experiment_id"]
     version = _version(registry, 7.5)
     Experiments(registry, AlertInbox(registry.operational, registry, "a")).tag_version(
         experiment["id"], version
@@ -306,3 +314,36 @@ def test_a_reviewer_lists_the_models_and_rolls_one_back(
     assert "shelfwise identity rollback" in persons.json()["detail"]
     other = client.post("/api/v1/models/rollback", json=body, headers=OTHER)
     assert other.status_code == 503  # tenant b has no registry here; a's models are not b's
+
+
+def test_fuzzing_the_lifecycle_endpoints_finds_no_server_error(
+    client: TestClient, registry: ModelRegistry
+) -> None:
+    """With a registry that holds a champion, whatever schemathesis sends a reviewer's
+    endpoints (model names with quotes, versions that are not numbers, unknown ids) is
+    answered without a 5xx."""
+    first, second = (_version(registry, m) for m in (8.0, 7.0))
+    registry.transition(NAME, first, RegistryState.CHAMPION, actor="ana", reason="first")
+    registry.transition(NAME, second, RegistryState.CHAMPION, actor="ana", reason="second")
+    schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
+    operations = [
+        result.ok()
+        for result in schema.get_all_operations()
+        if result.ok().path.startswith(("/api/v1/models", "/api/v1/experiments", "/api/v1/ml-"))
+    ]
+    assert len(operations) == 15
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=25,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+        def call(case: Any) -> None:
+            response = case.call(headers=ADMIN)
+            assert response.status_code < 500, (case.method, case.path, case.body, response.text)
+
+        call()

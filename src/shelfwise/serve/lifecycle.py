@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from shelfwise.lifecycle import ModelRegistry, TransitionRefused
 from shelfwise.lifecycle.alerts import AlertInbox, AlertNotFound
@@ -53,6 +53,8 @@ from shelfwise.serve.schemas import (
 from shelfwise.serve.tenant import TenantRuntime
 
 TenantOf = Callable[[Request, Principal], TenantRuntime]
+# An alert's or an experiment's id: a row id, so past a database integer is a 422, not a 500
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
@@ -76,7 +78,7 @@ def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
 
     @router.patch("/ml-alerts/{alert_id}/read", response_model=Alert)
     def read(
-        alert_id: int,
+        alert_id: RowId,
         request: Request,
         principal: Annotated[Principal, Depends(requires("reader"))],
     ) -> dict[str, Any]:
@@ -88,7 +90,7 @@ def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
 
     @router.patch("/ml-alerts/{alert_id}/action", response_model=Alert)
     def act(
-        alert_id: int,
+        alert_id: RowId,
         body: AlertActionRequest,
         request: Request,
         principal: Annotated[Principal, Depends(requires("reviewer"))],
@@ -225,7 +227,7 @@ def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
         responses={404: {"description": "no such experiment"}},
     )
     def experiment(
-        experiment_id: int,
+        experiment_id: RowId,
         request: Request,
         principal: Annotated[Principal, Depends(requires("reader"))],
     ) -> dict[str, Any]:
@@ -250,7 +252,7 @@ def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
 
     @router.patch("/experiments/{experiment_id}/approve", response_model=ExperimentView)
     def approve(
-        experiment_id: int,
+        experiment_id: RowId,
         body: ExperimentApproval,
         request: Request,
         principal: Annotated[Principal, Depends(requires("reviewer"))],
@@ -261,7 +263,7 @@ def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
 
     @router.get("/experiments/{experiment_id}/results", response_model=ExperimentResults)
     def results(
-        experiment_id: int,
+        experiment_id: RowId,
         request: Request,
         principal: Annotated[Principal, Depends(requires("reader"))],
     ) -> dict[str, Any]:
@@ -271,7 +273,7 @@ def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
 
     @router.post("/experiments/{experiment_id}/complete", response_model=ExperimentView)
     def complete(
-        experiment_id: int,
+        experiment_id: RowId,
         body: ExperimentCompletion,
         request: Request,
         principal: Annotated[Principal, Depends(requires("reviewer"))],
