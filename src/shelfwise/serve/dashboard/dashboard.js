@@ -159,7 +159,7 @@ function versionButtons(model, v) {
           {
             onclick: () => {
               const notes = ask(`Why ${decision} ${model} v${v.version}? (recorded)`);
-              if (notes) act(`${model} v${v.version}: ${decision}d`, "POST", `/models/${v.version}/review`, { model, decision, notes });
+              if (notes) act(`${model} v${v.version}: ${decision === "approve" ? "approved" : "rejected"}`, "POST", `/models/${v.version}/review`, { model, decision, notes });
             },
           },
           decision === "approve" ? "Approve" : "Reject",
