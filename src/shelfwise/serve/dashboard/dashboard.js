@@ -146,6 +146,15 @@ function versionButtons(model, v) {
       "Card",
     ),
   ];
+  if (v.state === "challenger" || v.state === "experimental") {
+    buttons.push(
+      el(
+        "button",
+        { onclick: () => showFrom(`${model} v${v.version}: shadow test`, `/models/${v.version}/shadow${q}`) },
+        "Shadow",
+      ),
+    );
+  }
   if (v.state !== "champion") {
     buttons.push(
       el(
