@@ -33,12 +33,12 @@ def dashboard_router() -> APIRouter:
     folder = resources.files(__package__)
     bodies = {path: (folder / name).read_bytes() for path, (name, _) in FILES.items()}
 
-    @router.get("/dashboard")
+    @router.api_route("/dashboard", methods=["GET", "HEAD"])
     def home() -> RedirectResponse:
         return RedirectResponse("/dashboard/", status_code=307)
 
-    @router.get("/dashboard/{path}")
-    @router.get("/dashboard/", name="dashboard_index")
+    @router.api_route("/dashboard/{path}", methods=["GET", "HEAD"])
+    @router.api_route("/dashboard/", methods=["GET", "HEAD"], name="dashboard_index")
     def page(path: str = "") -> Response:
         if path not in FILES:
             return Response(f"no dashboard file {path!r}", status_code=404)
