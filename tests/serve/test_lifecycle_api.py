@@ -230,6 +230,11 @@ def test_an_experiment_runs_from_proposal_to_decision(
     assert made.status_code == 201, made.text
     experiment = made.json()
     assert experiment["status"] == "proposed"
+    nul = client.post(
+        "/api/v1/experiments", json={**proposal, "hypothesis": "rain\x00"}, headers=writer
+    )
+    assert nul.status_code == 422  # PostgreSQL cannot store it: refused where it came in
+    assert nul.json()["detail"][0]["loc"] == ["body", "hypothesis"]
     again = client.post("/api/v1/experiments", json=proposal, headers=writer)
     assert again.status_code == 409
     url = f"/api/v1/experiments/{experiment['id']}"

@@ -198,6 +198,8 @@ def test_a_decision_that_could_not_finish_in_time_is_shed_at_once(
         ({"k": 3}, "person_id"),
         ({"person_id": "p00", "colour": "red"}, "colour"),
         ({"person_id": "p00", "scope": "everything"}, "scope"),
+        ({"person_id": "p\x0000"}, "NUL"),  # PostgreSQL's audit log could not store it
+        ({"person_id": "p00", "context": {"basket": ["s01", "s\x00"]}}, "basket"),
     ],
 )
 def test_bad_requests_are_422_naming_the_field(

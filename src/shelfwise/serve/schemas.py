@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shelfwise.data.contract.tables import EVENT_TYPES
 from shelfwise.recommend.rules import SCOPES
@@ -24,7 +24,27 @@ if set(SCOPES) != set(get_args(Scope)) or set(EVENT_TYPES) != set(get_args(Event
 
 
 class Strict(BaseModel):
+    """A request body: unknown fields refused, and no text with a NUL character (PostgreSQL
+    cannot store one, so the audit log or the registry's history would fail after the fact)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _holds_nul(value):
+            raise ValueError("text may not contain a NUL character (\\x00)")
+        return value
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(item) for item in value)
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    return False
 
 
 class RequestContext(Strict):
