@@ -1,5 +1,6 @@
-"""The lifecycle's endpoints: the ML alert inbox, reviews and cards of model versions, and
-experiments (propose, approve, results, complete).
+"""The lifecycle's endpoints: the ML alert inbox, the registered models (listed, reviewed,
+rolled back) and their cards, and experiments (listed, read, proposed, approved, their
+results, completed).
 
 ``GET /ml-alerts?status=unread``, ``PATCH /ml-alerts/{id}/read``, ``GET /models`` (every
 registered model and its versions' states) and ``GET /models/{version}/card`` for readers;
