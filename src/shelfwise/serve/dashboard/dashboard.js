@@ -35,7 +35,12 @@ async function call(method, path, body) {
   }
   const response = await fetch(API + path, options);
   const text = await response.text();
-  const data = text ? JSON.parse(text) : null;
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null; // a plain-text answer (a proxy's error page, say): shown as it came
+  }
   if (!response.ok) {
     const detail = data && data.detail !== undefined ? data.detail : text;
     const shown = typeof detail === "string" ? detail : JSON.stringify(detail);
