@@ -8,7 +8,6 @@ service picks the restored champion up at its next champion check, without a res
 from __future__ import annotations
 
 import getpass
-import json
 from typing import Annotated
 
 import typer
@@ -60,7 +59,10 @@ def card(
         raise typer.Exit(1) from None
     finally:
         ws.close()
-    print(json.dumps(found, default=str) if as_json else card_markdown(found), flush=True)
+    if as_json:
+        _emit(found)
+    else:
+        print(card_markdown(found), flush=True)
 
 
 @app.command()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import inspect
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from shelfwise.lifecycle.registry import ModelRegistry
@@ -23,6 +22,7 @@ from shelfwise.tracking._tracker import (
     FEATURES_TAG,
     PRIMARY_METRIC_TAG,
     VERSION_TAG,
+    mlflow_time,
     shelfwise_metric_name,
 )
 
@@ -59,7 +59,7 @@ def model_card(registry: ModelRegistry, name: str, version: str) -> dict[str, An
         "state": (registry.state(name, version) or "unknown"),
         # who registered the version, else the system user MLflow recorded for the run
         "owner": history[0]["actor"] if history else tags.get("mlflow.user", "unknown"),
-        "trained_at": _moment(run.info.start_time) if run else None,
+        "trained_at": mlflow_time(run.info.start_time) if run else None,
         "run_id": model_version.run_id,
         "training_data": _training_data(run),
         "feature_sets": {
@@ -116,13 +116,6 @@ def card_markdown(card: dict[str, Any]) -> str:
         for m in card["history"]
     ]
     return "\n".join(lines) + "\n"
-
-
-def _moment(epoch_ms: int | None) -> str | None:
-    """MLflow's run start (milliseconds since the epoch) as an ISO-8601 time in UTC."""
-    if epoch_ms is None:
-        return None
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="seconds")
 
 
 def _pairs(values: dict[str, Any], sep: str = ": ") -> str:

@@ -17,7 +17,6 @@ database cannot share a transaction: a move interrupted between the two is put r
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,7 +26,7 @@ from shelfwise.ops import OperationalDatabase, RegistryTransition, record_audit
 from shelfwise.ops._schema import DEFAULT_TENANT
 from shelfwise.ops.states import RegistryState
 from shelfwise.tracking import Tracker
-from shelfwise.tracking._tracker import STATUS_TAG, TrainingRecord
+from shelfwise.tracking._tracker import STATUS_TAG, TrainingRecord, mlflow_time
 
 ALIASED = (RegistryState.CHAMPION, RegistryState.CHALLENGER)
 # Models whose state is more than their champion alias, rolled back by a command of their own.
@@ -56,18 +55,13 @@ class ModelRegistry:
     def version(self, name: str, version: str) -> Any:
         """MLflow's record of ``name`` version ``version``; :class:`VersionNotFound` naming
         the models, or the model's versions, where there is none."""
-        client = self.tracker.client
         try:
-            return client.get_model_version(name, version)
+            return self.tracker.client.get_model_version(name, version)
         except Exception:
             pass
         self.require(name)
-        versions = sorted(
-            (str(v.version) for v in client.search_model_versions(f"name = '{name}'")), key=int
-        )
-        raise VersionNotFound(
-            f"{name} has no version {version!r}; its versions: {', '.join(versions)}"
-        ) from None
+        versions = ", ".join(str(v.version) for v in self._versions(name))
+        raise VersionNotFound(f"{name} has no version {version!r}; its versions: {versions}")
 
     def require(self, name: str) -> None:
         """:class:`VersionNotFound` naming the registered models where ``name`` is not one."""
@@ -80,22 +74,18 @@ class ModelRegistry:
     def models(self) -> list[dict[str, Any]]:
         """Every registered model: its champion and challenger, and each version's state,
         newest first."""
-        client = self.tracker.client
         out = []
-        for name in sorted(m.name for m in client.search_registered_models()):
+        for name in sorted(m.name for m in self.tracker.client.search_registered_models()):
             aliased = {a: self.tracker.get_alias_version(name, a.value) for a in ALIASED}
-            found = client.search_model_versions(f"name = '{name}'")
             versions = []
-            for v in sorted(found, key=lambda v: int(v.version), reverse=True):
+            for v in reversed(self._versions(name)):
                 version = str(v.version)
                 held = [a.value for a, holder in aliased.items() if holder == version]
                 versions.append(
                     {
                         "version": version,
                         "state": held[0] if held else v.tags.get(STATUS_TAG),
-                        "registered_at": datetime.fromtimestamp(
-                            v.creation_timestamp / 1000, UTC
-                        ).isoformat(timespec="seconds"),
+                        "registered_at": mlflow_time(v.creation_timestamp),
                         "run_id": v.run_id,
                     }
                 )
@@ -108,6 +98,11 @@ class ModelRegistry:
                 }
             )
         return out
+
+    def _versions(self, name: str) -> list[Any]:
+        """MLflow's records of every version of ``name``, oldest first."""
+        found = self.tracker.client.search_model_versions(f"name = '{name}'")
+        return sorted(found, key=lambda v: int(v.version))
 
     def state(self, name: str, version: str) -> RegistryState | None:
         for aliased in ALIASED:

@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,6 +80,13 @@ def _shelfwise_commit() -> str | None:
     from mlflow.utils.git_utils import get_git_commit
 
     return get_git_commit(str(Path(shelfwise.__file__).parent))
+
+
+def mlflow_time(epoch_ms: int | None) -> str | None:
+    """An MLflow time (milliseconds since the epoch) as an ISO-8601 time in UTC, to the second."""
+    if epoch_ms is None:
+        return None
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="seconds")
 
 
 def _slug(name: str) -> str:
