@@ -13,7 +13,7 @@ from shelfwise.forecast.blend import (
     fit_weights,
     simplex,
 )
-from shelfwise.forecast.metrics import forecast_metrics, naive_scale
+from shelfwise.forecast.metrics import forecast_metrics, metrics_by_level, naive_scale
 
 NAN = np.nan
 
@@ -126,3 +126,23 @@ def test_metrics_known_answers() -> None:
     assert naive_scale(np.array([[NAN, 1.0, 3.0, 2.0]])).tolist() == [2.5]
     with pytest.raises(ValueError, match="no forecast rows"):
         forecast_metrics(np.array([]), np.array([]))
+
+
+def test_metrics_by_level_name_each_level_as_segments_are() -> None:
+    levels = np.array(["DRUG GM", "DRUG GM", "MEAT", "KIOSK"], dtype=object)
+    out = metrics_by_level(
+        "department",
+        levels,
+        np.array([2.0, 2.0, 4.0, 0.0]),
+        np.array([1.0, 3.0, 5.0, 1.0]),
+        lower=np.zeros(4),
+        upper=np.full(4, 4.5),
+    )
+    assert out["department/DRUG_GM/mae"] == pytest.approx(1.0)
+    assert out["department/DRUG_GM/wape"] == pytest.approx(0.5)
+    assert out["department/DRUG_GM/bias"] == pytest.approx(0.0)
+    assert out["department/MEAT/coverage"] == pytest.approx(1.0)
+    # nothing sold: its MAE, and no WAPE or bias to divide by zero
+    assert out["department/KIOSK/mae"] == pytest.approx(1.0)
+    assert "department/KIOSK/wape" not in out
+    assert not [name for name in out if " " in name]

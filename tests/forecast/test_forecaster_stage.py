@@ -6,6 +6,7 @@ import pandas as pd
 
 from shelfwise.forecast.model import DemandForecaster, ForecasterSettings
 from shelfwise.forecast.stage import MODEL_NAME, train_forecaster, workspace_demand
+from shelfwise.lifecycle.segments import segment_key
 from shelfwise.workspace import Workspace
 
 SMALL = ForecasterSettings(rounds=40, min_leaf=10)
@@ -46,6 +47,7 @@ def test_stage_backtests_registers_and_keeps_an_unchanged_champion(
     )
     assert evaluation is not None
     assert evaluation.primary_metric == "mae"
+    assert _department_metrics(evaluation.metrics) == _department_metrics_expected(shop_workspace)
     again, _, seconds = train_forecaster(shop_workspace, lambda _: None, SMALL)
     assert again["run"] == "unchanged"
     assert again["version"] == summary["version"]
@@ -96,8 +98,24 @@ def test_the_registered_forecaster_has_a_card_with_its_departments(
     assert card["purpose"].startswith("Demand per series and period ahead")
     assert card["owner"] == "quickstart"  # who registered it
     assert card["primary_metric"] == "mae"
-    assert set(card["segments"]["department"]) == set(
-        workspace_demand(shop_workspace)["department"]
-    )
+    # named as the lifecycle names segments (and their own models): "DRUG GM" is DRUG_GM
+    assert set(card["segments"]["department"]) == {
+        segment_key(d) for d in workspace_demand(shop_workspace)["department"].unique()
+    }
     assert any("median" in item for item in card["limitations"])
     assert card["history"][0]["actor"] == "quickstart"
+
+
+def _department_metrics(metrics: dict[str, float]) -> set[str]:
+    return {name for name in metrics if name.startswith("department/")}
+
+
+def _department_metrics_expected(workspace: Workspace) -> set[str]:
+    """Every department's MAE, WAPE, bias and coverage, named as segments are: the names the
+    lifecycle's retrains log too (tests/lifecycle/test_retrain.py), so reviews compare them."""
+    departments = workspace_demand(workspace)["department"].unique()
+    return {
+        f"department/{segment_key(str(d))}/{m}"
+        for d in departments
+        for m in ("mae", "wape", "bias", "coverage")
+    }

@@ -116,6 +116,13 @@ def test_the_forecaster_retrains_under_the_same_policy(shop_workspace: Workspace
     assert family.sensitive_scope() == ["health"]  # a tenth of the shop's products
     outcome = retrainer.run(family, actor="test")
     assert outcome["metrics"]["candidate"] > 0  # the backtest's MAE
+    run = registry.tracker.client.get_model_version("forecaster", outcome["version"]).run_id
+    logged = registry.tracker.client.get_run(run).data.metrics
+    departments = {n.split("/")[1] for n in logged if n.startswith("department/")}
+    assert departments  # with the names and figures the quickstart's version logs
+    assert {f"department/{d}/{m}" for d in departments for m in ("mae", "wape", "coverage")} <= set(
+        logged
+    )
     assert outcome["decision"] == "pending_review"  # the first champion of a health scope
     (alert,) = retrainer.alerts.list(AlertStatus.UNREAD)
     assert alert["version"] == outcome["version"]

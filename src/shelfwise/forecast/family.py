@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from shelfwise.forecast.backtest import hide_after
-from shelfwise.forecast.metrics import forecast_metrics
+from shelfwise.forecast.metrics import forecast_metrics, metrics_by_level
 from shelfwise.forecast.model import DemandForecaster, ForecasterSettings
 from shelfwise.forecast.panel import FREQUENCIES, PERIOD, SERIES, TARGET
 from shelfwise.forecast.stage import EXPERIMENT, MODEL_NAME, TOP_PRODUCTS, workspace_demand
-from shelfwise.lifecycle.segments import segment_key, segment_model
+from shelfwise.lifecycle.segments import segment_model
 from shelfwise.models.base import Estimator, Evaluation
 from shelfwise.workspace import Workspace
 
@@ -119,10 +119,16 @@ class ForecasterFamily:
         )
         department = self.frame.drop_duplicates(SERIES).set_index(SERIES)[SEGMENT]
         levels = department.reindex(grid.get_level_values(SERIES)).to_numpy(dtype=object)
-        for level in pd.unique(levels):
-            part = levels == level
-            errors = np.abs(actual[part] - predicted["forecast"].to_numpy()[part])
-            metrics[f"{SEGMENT}/{segment_key(str(level))}/mae"] = float(errors.mean())
+        metrics.update(
+            metrics_by_level(
+                SEGMENT,
+                levels,
+                actual,
+                predicted["forecast"].to_numpy(),
+                lower=predicted["lower"].to_numpy(),
+                upper=predicted["upper"].to_numpy(),
+            )
+        )
         metrics = {k: v for k, v in metrics.items() if np.isfinite(v)}
         return Evaluation(metrics, model.primary_metric, model.higher_is_better)
 

@@ -9,6 +9,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from shelfwise.forecast.baselines import ratio
+from shelfwise.lifecycle.segments import segment_key
 
 Vector = NDArray[np.float64]
 
@@ -52,4 +53,32 @@ def forecast_metrics(
         inside = (actual >= lower) & (actual <= upper)
         out["coverage"] = float(inside.mean())
         out["interval_width"] = float(np.mean(np.asarray(upper) - np.asarray(lower)))
+    return out
+
+
+def metrics_by_level(
+    group: str,
+    levels: NDArray[np.object_],
+    actual: Vector,
+    forecast: Vector,
+    *,
+    lower: Vector | None = None,
+    upper: Vector | None = None,
+) -> dict[str, float]:
+    """Each level's MAE, WAPE, bias (and coverage, with the interval) as
+    ``<group>/<level>/<metric>``, the level named as segments are (:func:`segment_key`), so
+    that every version of a model logs the same names and reviews compare them; a figure that
+    is not finite (WAPE where nothing sold) is left out."""
+    out: dict[str, float] = {}
+    for level in pd.unique(levels):
+        part = levels == level
+        scores = forecast_metrics(
+            actual[part],
+            forecast[part],
+            lower=None if lower is None else lower[part],
+            upper=None if upper is None else upper[part],
+        )
+        for name in ("mae", "wape", "bias", "coverage"):
+            if name in scores and np.isfinite(scores[name]):
+                out[f"{group}/{segment_key(str(level))}/{name}"] = scores[name]
     return out

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +23,7 @@ from shelfwise.datasets import complete_journey
 from shelfwise.forecast.backtest import rolling_backtest
 from shelfwise.forecast.baselines import moving_average
 from shelfwise.forecast.demand import DemandQuery, demand_frame
+from shelfwise.forecast.metrics import metrics_by_level
 from shelfwise.forecast.model import DemandForecaster, ForecasterSettings
 from shelfwise.forecast.panel import PERIOD, SERIES, TARGET
 from shelfwise.lifecycle.contract import TRAINED_UNTIL
@@ -55,13 +55,14 @@ def backtest(
     index = pd.Index(result.models[0].panel_.ids).get_indexer(pd.Index(rows[SERIES]))
     rows["moving_average"] = moving_average(history, 4)[index]
     baseline = result.metrics("moving_average", intervals=False)["wape"]
-    per_department = {
-        # MLflow takes letters, digits, _ - . : space and / in a metric's name
-        f"department/{re.sub(r'[^A-Za-z0-9_. :-]', '_', department)}/{name}": value
-        for department, values in result.by_group().items()
-        for name, value in values.items()
-        if name in ("mae", "wape", "bias", "coverage")
-    }
+    per_department = metrics_by_level(
+        "department",
+        rows["group"].to_numpy(dtype=object),
+        rows["actual"].to_numpy(),
+        rows["forecast"].to_numpy(),
+        lower=rows["lower"].to_numpy(),
+        upper=rows["upper"].to_numpy(),
+    )
     return {**result.metrics(), **per_department}, baseline
 
 
