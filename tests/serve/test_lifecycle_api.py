@@ -223,13 +223,14 @@ def test_an_experiment_runs_from_proposal_to_decision(
         "hypothesis": "rain moves soup",
         "type": "new_feature",
         "model": NAME,
-        "proposer": "reviewer",
     }
     assert client.post("/api/v1/experiments", json=proposal, headers=READER).status_code == 403
-    made = client.post("/api/v1/experiments", json=proposal, headers=writer)
+    typed = client.post("/api/v1/experiments", json={**proposal, "proposer": "bo"}, headers=writer)
+    assert typed.status_code == 422  # the proposer is the key's name, not a typed one
+    made = client.post("/api/v1/experiments", json=proposal, headers=ADMIN)
     assert made.status_code == 201, made.text
     experiment = made.json()
-    assert experiment["status"] == "proposed"
+    assert (experiment["status"], experiment["proposer"]) == ("proposed", "key5")
     nul = client.post(
         "/api/v1/experiments", json={**proposal, "hypothesis": "rain\x00"}, headers=writer
     )
@@ -243,20 +244,21 @@ def test_an_experiment_runs_from_proposal_to_decision(
     )
     assert early.status_code == 409  # not approved yet
     assert "only from approved" in early.json()["detail"]
-    self_approved = client.patch(
-        f"{url}/approve", json={"approver": "reviewer", "rationale": "mine"}, headers=REVIEWER
+    self_approved = client.patch(f"{url}/approve", json={"rationale": "mine"}, headers=ADMIN)
+    assert self_approved.status_code == 409  # the admin key proposed it
+    assert "another person approves it" in self_approved.json()["detail"]
+    named = client.patch(
+        f"{url}/approve", json={"approver": "bo", "rationale": "x"}, headers=REVIEWER
     )
-    assert self_approved.status_code == 409
-    approved = client.patch(
-        f"{url}/approve", json={"approver": "bo", "rationale": "cheap to try"}, headers=REVIEWER
-    )
+    assert named.status_code == 422  # an approver cannot be typed in either
+    approved = client.patch(f"{url}/approve", json={"rationale": "cheap to try"}, headers=REVIEWER)
     assert approved.json()["status"] == "approved"
     waiting = client.get("/api/v1/experiments", params={"status": "approved"}, headers=READER)
     assert [e["id"] for e in waiting.json()] == [experiment["id"]]
     assert client.get("/api/v1/experiments?status=proposed", headers=READER).json() == []
     assert client.get("/api/v1/experiments?status=nope", headers=READER).status_code == 422
     assert client.get("/api/v1/experiments", headers=OTHER).status_code == 503  # not b's
-    assert client.get(url, headers=READER).json()["approver"] == "bo"
+    assert client.get(url, headers=READER).json()["approver"] == "key2"  # the reviewer's key
     assert client.get("/api/v1/experiments/999", headers=READER).status_code == 404
     huge = client.get(f"/api/v1/experiments/{2**64}", headers=READER)  # past a database integer
     assert huge.status_code == 422

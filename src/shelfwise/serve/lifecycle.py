@@ -244,10 +244,10 @@ def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
         request: Request,
         principal: Annotated[Principal, Depends(requires("writer"))],
     ) -> dict[str, Any]:
-        """Propose an experiment on a model (status proposed)."""
+        """Propose an experiment on a model (status proposed); its proposer is the key's name."""
         book = experiments_of(request, principal)
         try:
-            return book.propose(body.name, body.hypothesis, body.type, body.model, body.proposer)
+            return book.propose(body.name, body.hypothesis, body.type, body.model, principal.name)
         except TransitionRefused as error:
             raise HTTPException(409, str(error)) from None
 
@@ -258,9 +258,11 @@ def lifecycle_router(tenant_of: TenantOf) -> APIRouter:
         request: Request,
         principal: Annotated[Principal, Depends(requires("reviewer"))],
     ) -> dict[str, Any]:
-        """Approve a proposed experiment (not by its proposer), with the rationale."""
+        """Approve a proposed experiment, with the rationale. The approver is the key's name,
+        and it may not be the proposer's: a typed name would let one person approve their own
+        experiment under another's."""
         book = experiments_of(request, principal)
-        return _answer(lambda: book.approve(experiment_id, body.approver, body.rationale))
+        return _answer(lambda: book.approve(experiment_id, principal.name, body.rationale))
 
     @router.get("/experiments/{experiment_id}/results", response_model=ExperimentResults)
     def results(

@@ -338,11 +338,9 @@ class ExperimentProposal(Strict):
     hypothesis: str = Field(min_length=1, max_length=4000)
     type: str = Field(min_length=1, max_length=64, description="new_feature, new_algorithm, ...")
     model: str = Field(min_length=1, max_length=255)
-    proposer: str = Field(min_length=1, max_length=255)
 
 
 class ExperimentApproval(Strict):
-    approver: str = Field(min_length=1, max_length=255)
     rationale: str = Field(min_length=1, max_length=4000)
 
 

@@ -225,9 +225,9 @@ function drawExperiments(experiments) {
           "button",
           {
             onclick: () => {
-              const approver = ask("Approver (not the proposer)");
-              const rationale = approver && ask("Rationale (recorded)");
-              if (rationale) act(`experiment ${x.id} approved`, "PATCH", `/experiments/${x.id}/approve`, { approver, rationale });
+              // approved as this key's name, which must not be the proposer's
+              const rationale = ask(`Why approve experiment ${x.id}? (recorded with this key's name)`);
+              if (rationale) act(`experiment ${x.id} approved`, "PATCH", `/experiments/${x.id}/approve`, { rationale });
             },
           },
           "Approve",
