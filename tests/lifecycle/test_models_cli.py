@@ -58,7 +58,8 @@ def test_list_card_and_rollback(folder: Path) -> None:
     listed = models(folder, "list")
     assert listed.exit_code == 0, listed.output
     (model,) = json.loads(listed.stdout.strip().splitlines()[-1])
-    assert model["champion"] == "2"
+    assert (model["champion"], model["rollback_to"]) == ("2", "1")
+    assert "to v1" in said(listed)  # the table's rollback column
     assert [(v["version"], v["state"]) for v in model["versions"]] == [
         ("2", "champion"),
         ("1", "archived"),

@@ -76,7 +76,13 @@ def test_rollback_restores_the_previous_champion_in_one_call(registry: ModelRegi
     with pytest.raises(TransitionRefused, match="no previous champion"):
         registry.rollback(NAME, actor="ana", reason="nothing yet")
     registry.transition(NAME, first, CHAMPION, actor="ana", reason="first")
+    assert registry.rollback_target(NAME) == (
+        None,
+        f"{NAME} has no previous champion to roll back to",
+    )
     registry.transition(NAME, second, CHAMPION, actor="ana", reason="better offline")
+    assert registry.rollback_target(NAME) == (first, "")
+    assert registry.rollback_target("identity")[1].startswith("identity is rolled back with")
     assert registry.rollback(NAME, actor="oncall", reason="conversion fell") == first
     assert registry.tracker.get_alias_version(NAME, "champion") == first
     assert registry.state(NAME, second) == RegistryState.ARCHIVED

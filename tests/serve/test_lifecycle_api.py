@@ -295,6 +295,7 @@ def test_a_reviewer_lists_the_models_and_rolls_one_back(
     assert listed.status_code == 200, listed.text
     (model,) = listed.json()
     assert (model["model"], model["champion"], model["challenger"]) == (NAME, second, None)
+    assert (model["rollback_to"], model["rollback_refused"]) == (first, None)
     assert [(v["version"], v["state"]) for v in model["versions"]] == [
         (second, "champion"),
         (first, "archived"),
@@ -304,6 +305,8 @@ def test_a_reviewer_lists_the_models_and_rolls_one_back(
     answer = client.post("/api/v1/models/rollback", json=body, headers=REVIEWER)
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"model": NAME, "champion": first, "archived": second}
+    (model,) = client.get("/api/v1/models", headers=READER).json()
+    assert (model["rollback_to"], model["rollback_refused"]) == (second, None)  # and back
     assert registry.state(NAME, first) == RegistryState.CHAMPION
     assert registry.state(NAME, second) == RegistryState.ARCHIVED
     last = registry.history(NAME)[-1]

@@ -30,13 +30,26 @@ def list_models(workspace: WorkspaceOption = None) -> None:
         models = ws.registry.models()
     finally:
         ws.close()
-    view = Table("model", "version", "state", "registered (UTC)", title="registered models")
+    view = Table(
+        "model", "version", "state", "registered (UTC)", "rollback", title="registered models"
+    )
     for model in models:
-        for entry in model["versions"]:
+        for at, entry in enumerate(model["versions"]):
+            rollback = ""
+            if entry["version"] == model["champion"]:
+                target = model["rollback_to"]
+                rollback = f"to v{target}" if target else "none"
             view.add_row(
-                model["model"], entry["version"], entry["state"] or "", entry["registered_at"]
+                model["model"] if at == 0 else "",
+                entry["version"],
+                entry["state"] or "",
+                entry["registered_at"],
+                rollback,
             )
     console.print(view)
+    for model in models:
+        if model["champion"] and model["rollback_refused"]:
+            console.print(f"no rollback: {model['rollback_refused']}")
     _emit(models)
 
 

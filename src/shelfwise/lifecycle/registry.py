@@ -72,8 +72,9 @@ class ModelRegistry:
             )
 
     def models(self) -> list[dict[str, Any]]:
-        """Every registered model: its champion and challenger, and each version's state,
-        newest first."""
+        """Every registered model: its champion and challenger, the version a rollback would
+        restore (``rollback_to``, or None with ``rollback_refused`` saying why), and each
+        version's state, newest first."""
         out = []
         for name in sorted(m.name for m in self.tracker.client.search_registered_models()):
             aliased = {a: self.tracker.get_alias_version(name, a.value) for a in ALIASED}
@@ -89,11 +90,14 @@ class ModelRegistry:
                         "run_id": v.run_id,
                     }
                 )
+            rollback_to, refused = self.rollback_target(name)
             out.append(
                 {
                     "model": name,
                     "champion": aliased[RegistryState.CHAMPION],
                     "challenger": aliased[RegistryState.CHALLENGER],
+                    "rollback_to": rollback_to,
+                    "rollback_refused": refused or None,
                     "versions": versions,
                 }
             )
@@ -211,8 +215,19 @@ class ModelRegistry:
 
     def rollback(self, name: str, *, actor: str, reason: str) -> str:
         """Make the previous champion the champion again; returns its version."""
+        previous, refused = self.rollback_target(name)
+        if previous is None:
+            raise TransitionRefused(refused)
+        self.transition(
+            name, previous, RegistryState.CHAMPION, actor=actor, reason=f"rollback: {reason}"
+        )
+        return previous
+
+    def rollback_target(self, name: str) -> tuple[str | None, str]:
+        """The version :meth:`rollback` would make champion (the last champion before the
+        current one), or None with why there is none."""
         if name in OWN_ROLLBACK:
-            raise TransitionRefused(f"{name} is rolled back with {OWN_ROLLBACK[name]}")
+            return None, f"{name} is rolled back with {OWN_ROLLBACK[name]}"
         champion = self.tracker.get_alias_version(name, RegistryState.CHAMPION.value)
         if champion is None:
             self.require(name)
@@ -229,11 +244,8 @@ class ModelRegistry:
                 .limit(1)
             ).first()
         if previous is None:
-            raise TransitionRefused(f"{name} has no previous champion to roll back to")
-        self.transition(
-            name, previous, RegistryState.CHAMPION, actor=actor, reason=f"rollback: {reason}"
-        )
-        return previous
+            return None, f"{name} has no previous champion to roll back to"
+        return previous, ""
 
     def reconcile(self, name: str, *, actor: str, reason: str) -> list[str]:
         """Point ``name``'s aliases back where its committed history puts them; returns what

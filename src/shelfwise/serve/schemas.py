@@ -297,6 +297,8 @@ class RegisteredModel(BaseModel):
     model: str
     champion: str | None
     challenger: str | None
+    rollback_to: str | None = Field(description="the version a rollback would make champion")
+    rollback_refused: str | None = Field(description="why there is none to roll back to")
     versions: list[ModelVersionView]
 
 
