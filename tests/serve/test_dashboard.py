@@ -58,6 +58,9 @@ def test_the_page_and_its_files_are_served_under_a_strict_policy(client: TestCli
     assert script.headers["content-type"].startswith("text/javascript")
     assert script.text == SCRIPT
     assert client.get("/dashboard/dashboard.css").status_code == 200
+    icon = client.get("/dashboard/favicon.svg")
+    assert icon.headers["content-type"] == "image/svg+xml"
+    assert '<link rel="icon" href="/dashboard/favicon.svg"' in page.text
     assert client.head("/dashboard/").status_code == 200
     assert client.get("/dashboard/secrets.txt").status_code == 404
     assert "/dashboard/" not in client.get("/openapi.json").json()["paths"]

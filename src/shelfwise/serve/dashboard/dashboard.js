@@ -167,7 +167,8 @@ function versionButtons(model, v) {
         { onclick: () => showFrom(`${model} v${v.version}: evidence`, `/models/${v.version}/review${q}`, evidenceText) },
         "Evidence",
       ),
-      ...["approve", "reject"].map((decision) =>
+      // An archived version can be promoted again; rejecting it would archive it twice.
+      ...(v.state === "archived" ? ["approve"] : ["approve", "reject"]).map((decision) =>
         el(
           "button",
           {
@@ -176,7 +177,7 @@ function versionButtons(model, v) {
               if (notes) act(`${model} v${v.version}: ${decision === "approve" ? "approved" : "rejected"}`, "POST", `/models/${v.version}/review`, { model, decision, notes });
             },
           },
-          decision === "approve" ? "Approve" : "Reject",
+          decision === "reject" ? "Reject" : v.state === "archived" ? "Promote again" : "Approve",
         ),
       ),
     );
@@ -187,16 +188,19 @@ function versionButtons(model, v) {
 function drawModels(models) {
   const rows = [];
   for (const m of models) {
-    const rollback = el(
-      "button",
-      {
-        onclick: () => {
-          const notes = ask(`Why roll ${m.model} back to its previous champion? (recorded)`);
-          if (notes) act(`${m.model} rolled back`, "POST", "/models/rollback", { model: m.model, notes });
-        },
-      },
-      "Roll back",
-    );
+    // Offered only where the registry has a version to restore; otherwise its reason is shown.
+    const rollback = m.rollback_to
+      ? el(
+          "button",
+          {
+            onclick: () => {
+              const notes = ask(`Why roll ${m.model} back to v${m.rollback_to}? (recorded)`);
+              if (notes) act(`${m.model} rolled back`, "POST", "/models/rollback", { model: m.model, notes });
+            },
+          },
+          `Roll back to v${m.rollback_to}`,
+        )
+      : el("span", { className: "empty", title: m.rollback_refused || "" }, "no rollback");
     m.versions.forEach((v, index) => {
       rows.push(
         el(
