@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shelfwise import __version__
 from shelfwise.serve.auth import KeyRing, Principal, requires
 from shelfwise.serve.dashboard import dashboard_router
+from shelfwise.serve.docs import docs_router
 from shelfwise.serve.errors import validation_error
 from shelfwise.serve.forecasts import ForecastRefused
 from shelfwise.serve.lifecycle import lifecycle_router
@@ -115,6 +116,8 @@ def create_app(tenants: Mapping[str, TenantRuntime], keys: KeyRing) -> FastAPI:
         version=__version__,
         description="Decisions for a retailer: recommendations, served fast, never empty; "
         "demand forecasts with their intervals.",
+        docs_url=None,  # FastAPI's pages load their scripts from a CDN: ours serve their own
+        redoc_url=None,
     )
     app.state.tenants = dict(tenants)
     app.state.keys = keys
@@ -128,6 +131,7 @@ def create_app(tenants: Mapping[str, TenantRuntime], keys: KeyRing) -> FastAPI:
     app.include_router(_forecasts(), prefix="/api/v1")
     app.include_router(lifecycle_router(_tenant), prefix="/api/v1")
     app.include_router(dashboard_router())
+    app.include_router(docs_router(app.title, app.openapi_url or "/openapi.json"))
     return app
 
 
