@@ -57,3 +57,15 @@ def test_the_pages_files_are_not_in_the_schema_and_others_are_not_served(
     assert client.get("/docs-assets/secrets.txt").status_code == 404
     paths = client.get("/openapi.json").json()["paths"]
     assert not [p for p in paths if p.startswith(("/docs", "/redoc"))]
+
+
+def test_the_schema_declares_the_api_key_so_the_docs_can_send_it(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    (scheme,) = schema["components"]["securitySchemes"].values()
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "X-API-Key")
+    operation = schema["paths"]["/api/v1/recommendations"]["post"]
+    assert operation["security"] == [{"APIKeyHeader": []}]
+    assert "security" not in schema["paths"]["/health"]["get"]  # open to probes
+    unkeyed = client.post("/api/v1/recommendations", json={"person_id": "p", "k": 3})
+    assert unkeyed.status_code == 401
+    assert unkeyed.json()["detail"] == "a valid API key is needed in the X-API-Key header"

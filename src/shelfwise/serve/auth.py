@@ -20,10 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import Header, HTTPException, Request
+from fastapi import HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
 
 ROLES = ("reader", "writer", "reviewer", "admin")
 HEADER = "X-API-Key"
+# Declared as the schema's security scheme, so /docs offers "Authorize" for the key and sends it
+# with every request it tries; missing or unknown keys are answered by ``requires`` (401).
+API_KEY = APIKeyHeader(
+    name=HEADER,
+    auto_error=False,
+    description="An API key (roles: reader, writer, reviewer, admin).",
+)
 
 
 @dataclass(frozen=True)
@@ -87,7 +95,7 @@ def requires(role: str) -> Callable[..., Awaitable[Principal]]:
         raise ValueError(f"unknown role {role!r}; known: {list(ROLES)}")
 
     # async: no thread hop for a dict lookup (FastAPI runs a plain def in its thread pool)
-    async def check(request: Request, x_api_key: str | None = Header(default=None)) -> Principal:
+    async def check(request: Request, x_api_key: str | None = Security(API_KEY)) -> Principal:
         ring: KeyRing = request.app.state.keys
         principal = ring.principal(x_api_key)
         if principal is None:
