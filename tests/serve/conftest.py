@@ -78,6 +78,17 @@ def client(runtimes: dict[str, TenantRuntime], keyring: KeyRing) -> Iterator[Tes
 
 
 @pytest.fixture
+def bare_client() -> Iterator[TestClient]:
+    """The service with one tenant and no model (its pages, schema and keys, no decisions)."""
+    catalogue = Catalogue.from_frame(pd.DataFrame({"sku": ["x1"], "price": 1.0}))
+    runtime = TenantRuntime("a", catalogue, MemoryCache())
+    keys = KeyRing([{"key": KEYS["a_reader"], "tenant": "a", "roles": ["reader"]}])
+    with TestClient(create_app({"a": runtime}, keys)) as test_client:
+        yield test_client
+    runtime.close()
+
+
+@pytest.fixture
 def as_() -> Callable[[str], dict[str, str]]:
     """``as_("a_reader")``: the headers of that key."""
     return lambda name: {"X-API-Key": KEYS[name]}

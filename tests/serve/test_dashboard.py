@@ -7,34 +7,16 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from importlib import resources
 
-import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-
-from shelfwise.recommend.catalogue import Catalogue
-from shelfwise.serve.app import create_app
-from shelfwise.serve.auth import KeyRing
-from shelfwise.serve.cache import MemoryCache
-from shelfwise.serve.tenant import TenantRuntime
 
 SCRIPT = resources.files("shelfwise.serve.dashboard").joinpath("dashboard.js").read_text()
 # call("GET", "/models") and act("...", "PATCH", `/ml-alerts/${a.id}/read`, ...) alike
 CALL = re.compile(r"""(?:call|act)\((?:`[^`]*`, )?"(GET|POST|PATCH)", [`"]([^`"]+)[`"]""")
 SHOWN = re.compile(r"""showFrom\([^,]+, `([^`]+)`""")
 DRAWN = re.compile(r"""\["(/[^"]+)", draw""")  # refresh()'s reads
-
-
-@pytest.fixture
-def client() -> Iterator[TestClient]:
-    catalogue = Catalogue.from_frame(pd.DataFrame({"sku": ["x1"], "price": 1.0}))
-    runtime = TenantRuntime("a", catalogue, MemoryCache())
-    keys = KeyRing([{"key": "a-reader-key-0123456789", "tenant": "a", "roles": ["reader"]}])
-    with TestClient(create_app({"a": runtime}, keys)) as test_client:
-        yield test_client
-    runtime.close()
 
 
 def _template(path: str) -> str:
@@ -44,30 +26,30 @@ def _template(path: str) -> str:
     return re.sub(r"\$\{[^}]+\}", "{}", path)
 
 
-def test_the_page_and_its_files_are_served_under_a_strict_policy(client: TestClient) -> None:
-    moved = client.get("/dashboard", follow_redirects=False)
+def test_the_page_and_its_files_are_served_under_a_strict_policy(bare_client: TestClient) -> None:
+    moved = bare_client.get("/dashboard", follow_redirects=False)
     assert (moved.status_code, moved.headers["location"]) == (307, "/dashboard/")
-    page = client.get("/dashboard/")
+    page = bare_client.get("/dashboard/")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     policy = page.headers["content-security-policy"]
     assert "script-src 'self'" in policy
     assert "default-src 'none'" in policy
     assert '<script src="/dashboard/dashboard.js" defer></script>' in page.text
-    script = client.get("/dashboard/dashboard.js")
+    script = bare_client.get("/dashboard/dashboard.js")
     assert script.headers["content-type"].startswith("text/javascript")
     assert script.text == SCRIPT
-    assert client.get("/dashboard/dashboard.css").status_code == 200
-    icon = client.get("/dashboard/favicon.svg")
+    assert bare_client.get("/dashboard/dashboard.css").status_code == 200
+    icon = bare_client.get("/dashboard/favicon.svg")
     assert icon.headers["content-type"] == "image/svg+xml"
     assert '<link rel="icon" href="/dashboard/favicon.svg"' in page.text
-    assert client.head("/dashboard/").status_code == 200
-    assert client.get("/dashboard/secrets.txt").status_code == 404
-    assert "/dashboard/" not in client.get("/openapi.json").json()["paths"]
+    assert bare_client.head("/dashboard/").status_code == 200
+    assert bare_client.get("/dashboard/secrets.txt").status_code == 404
+    assert "/dashboard/" not in bare_client.get("/openapi.json").json()["paths"]
 
 
-def test_every_call_the_script_makes_is_in_the_api(client: TestClient) -> None:
-    paths = client.get("/openapi.json").json()["paths"]
+def test_every_call_the_script_makes_is_in_the_api(bare_client: TestClient) -> None:
+    paths = bare_client.get("/openapi.json").json()["paths"]
     api = {
         (method.upper(), re.sub(r"\{[^}]+\}", "{}", path.removeprefix("/api/v1")))
         for path, operations in paths.items()
