@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from shelfwise.recommend.buy_again import BuyAgainRecommender, BuyAgainSettings
-from shelfwise.recommend.ease import EaseRecommender, EaseSettings
+from shelfwise.recommend.ease import EaseRecommender, EaseSettings, order_gram
 from shelfwise.recommend.matrix import Interactions, rows_of, top_k
 from shelfwise.recommend.popular import PopularSettings, TrendingRecommender
 
@@ -79,6 +79,36 @@ def test_ease_matches_the_closed_form_on_a_tiny_matrix() -> None:
     p = np.linalg.inv(x.T @ x + np.eye(3))
     b = np.eye(3) - p / np.diag(p)
     np.testing.assert_allclose(model.scores(np.arange(2)), x @ b, atol=1e-6)
+
+
+def test_ease_weighs_pairs_by_their_distance_in_a_persons_order() -> None:
+    # p1 took a, b, c on days 0, 1, 2 (and a again on day 5: its first time counts); p2 c, a.
+    log = _log([("p1", "a", 0), ("p1", "b", 1), ("p1", "c", 2), ("p1", "a", 5)])
+    log = pd.concat([log, _log([("p2", "c", 0), ("p2", "a", 3)])], ignore_index=True)
+    near = np.exp(-1 / 2.0)
+    far = np.exp(-2 / 2.0)
+    gram = order_gram(Interactions.from_frame(log), scale=2.0)
+    expected = np.array(
+        [
+            [2, near, far + near],  # a-c: two apart for p1, next to each other for p2
+            [near, 1, near],
+            [far + near, near, 2],
+        ]
+    )
+    np.testing.assert_allclose(gram, expected)
+    # the model's gram: floor x the counts + (1 - floor) x the order's weights
+    floor, x = 0.3, np.array([[1, 1, 1], [1, 0, 1]], dtype=float)
+    model = EaseRecommender(
+        EaseSettings(l2=1.0, method="direct", order_floor=floor, order_scale=2.0)
+    ).fit(log)
+    p = np.linalg.inv(floor * x.T @ x + (1 - floor) * expected + np.eye(3))
+    b = np.eye(3) - p / np.diag(p)
+    np.testing.assert_allclose(model.scores(np.arange(2)), x @ b, atol=1e-5)
+    plain = EaseRecommender(EaseSettings(l2=1.0, method="direct", order_floor=1.0)).fit(log)
+    reference = EaseRecommender(EaseSettings(l2=1.0, method="direct")).fit(log)
+    np.testing.assert_allclose(plain.scores(np.arange(2)), reference.scores(np.arange(2)))
+    with pytest.raises(ValueError, match="needs the direct form"):
+        EaseRecommender(EaseSettings(method="woodbury", order_floor=0.3)).fit(log)
 
 
 def test_ease_excludes_seen_and_round_trips(tmp_path: Path) -> None:

@@ -51,6 +51,10 @@ SMALL_LOG = {
     "ranker_trees": 300,
     "ranker_learning_rate": 0.03,
 }
+# MovieLens users rate in sessions: EASE weighs pairs of movies rated close together more
+# (shelfwise.recommend.ease), with the floor, scale and ridge chosen on the validation split
+# (docs/accuracy-experiments.md: 0.2787 there against plain EASE's 0.2679).
+RATING_ORDER = {"ease_order_floor": 0.3, "ease_order_scale": 10.0, "ease_l2": 350.0}
 
 
 def _split(options: BenchOptions) -> RankingSplit:
@@ -92,7 +96,7 @@ def _settings(
     if tuned.get("buy_again") is not None:
         values["half_life_days"] = float(tuned["buy_again"])
     if split.protocol == "ml100k-msr":
-        values.update(SMALL_LOG)
+        values.update(SMALL_LOG, **RATING_ORDER)
     if smoke:
         values.update(ranker_trees=20, ranker_leaves=15)
     return RecommenderSettings(**values)

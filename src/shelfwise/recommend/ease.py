@@ -10,6 +10,14 @@ Two ways to the same B, by the shape of X:
   persons x persons inverse. B is never formed: a batch of persons scores as
   X_b - (X_b - (X_b Xᵀ) K X) / (λ·diag P), and diag P comes from K column block by block.
 Both give the same scores up to rounding (a test checks it).
+
+**Rating order** (``order_floor``, the direct form only): each pair of skus a person has counts
+``floor + (1 - floor)·exp(-d / order_scale)`` in the gram instead of 1, d the number of the
+person's skus between the two in the order they first came (by time, then sku), so that skus
+taken up close together weigh more. On MovieLens-100k's split (ml100k-msr), where a user rates
+in sessions, floor 0.3 and scale 10 at λ 350, chosen on its validation split, took NDCG@10 from
+0.4829 to 0.4891 (docs/accuracy-experiments.md). A weighted gram is no longer XᵀX, so the
+Woodbury route cannot take it.
 """
 
 from __future__ import annotations
@@ -36,12 +44,39 @@ class EaseSettings(MatrixSettings):
 
     l2: float = 500.0
     method: str = "auto"
+    order_floor: float | None = None  # None: every pair counts 1 (plain EASE)
+    order_scale: float = 10.0  # skus between two in a person's order at which the extra is 1/e
 
     constraints: ClassVar[Constraints] = {
         "exclude_seen": (bool,),
         "l2": (Interval(0, None, closed="neither"),),
         "method": (Options(("auto", "direct", "woodbury")),),
+        "order_floor": (None, Interval(0, 1)),
+        "order_scale": (Interval(0, None, closed="neither"),),
     }
+
+
+def order_gram(data: Interactions, scale: float) -> NDArray[np.float64]:
+    """Σ over persons of exp(-d / scale) for each pair of their skus, d the pair's distance in
+    the order the person's skus first came (by time, then sku; 1: next to each other), and 1 on
+    the diagonal for each person. Pairs more than 10 scales apart (under 5e-5) are left out."""
+    order = np.lexsort((data.item, data.days, data.user))
+    user, item = data.user[order], data.item[order]
+    _, first = np.unique(user * len(data.items) + item, return_index=True)
+    first.sort()  # each person's distinct skus, in the order they first came
+    user, item = user[first], item[first]
+    n = len(data.items)
+    gram = np.zeros((n, n))
+    np.add.at(gram, (item, item), 1.0)
+    for gap in range(1, int(np.ceil(10 * scale)) + 1):
+        same = user[gap:] == user[:-gap]
+        if not same.any():
+            break
+        before, after = item[:-gap][same], item[gap:][same]
+        near = np.exp(-gap / scale)
+        np.add.at(gram, (before, after), near)
+        np.add.at(gram, (after, before), near)
+    return gram
 
 
 class EaseRecommender(MatrixRecommender[EaseSettings]):
@@ -65,11 +100,19 @@ class EaseRecommender(MatrixRecommender[EaseSettings]):
                 f"EASE woodbury needs fewer persons than skus; got {n_users} persons and "
                 f"{n_items} skus (use method='direct')"
             )
+        floor = self.settings.order_floor
+        if floor is not None and method != "direct":
+            raise ValueError(
+                f"EASE's rating-order weighting (order_floor={floor}) needs the direct form, "
+                f"a catalogue of at most {DIRECT_LIMIT:,} skus; got {n_items:,} skus"
+            )
         self.method_ = method
         self.binary_ = data.binary.astype(np.float64)
         l2 = self.settings.l2
         if method == "direct":
             gram = (self.binary_.T @ self.binary_).toarray()
+            if floor is not None:
+                gram = floor * gram + (1.0 - floor) * order_gram(data, self.settings.order_scale)
             gram[np.diag_indices_from(gram)] += l2
             inverse = np.linalg.inv(gram)
             weights = -inverse / np.diag(inverse)

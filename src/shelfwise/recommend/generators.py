@@ -64,7 +64,13 @@ def fit_models(
             PopularSettings(half_life_days=settings.trending_half_life_days)
         )
     if settings.ease_quota:
-        models["ease"] = EaseRecommender(EaseSettings(l2=settings.ease_l2))
+        models["ease"] = EaseRecommender(
+            EaseSettings(
+                l2=settings.ease_l2,
+                order_floor=settings.ease_order_floor,
+                order_scale=settings.ease_order_scale,
+            )
+        )
     if settings.co_purchase_quota:
         models["co_purchase"] = ItemKNNRecommender(
             ItemKNNSettings(neighbours=100, by="basket", popularity_penalty=0.3)

@@ -28,6 +28,9 @@ class RecommenderSettings(EstimatorSettings):
     half_life_days: float = 90.0
     trending_half_life_days: float = 14.0
     ease_l2: float = 500.0
+    # EASE's rating-order weighting (see shelfwise.recommend.ease; None: plain EASE)
+    ease_order_floor: float | None = None
+    ease_order_scale: float = 10.0
     buy_again_quota: int = 150
     ease_quota: int = 60
     popularity_quota: int = 40
@@ -61,6 +64,8 @@ class RecommenderSettings(EstimatorSettings):
         "half_life_days": (Interval(0, None, closed="neither"),),
         "trending_half_life_days": (Interval(0, None, closed="neither"),),
         "ease_l2": (Interval(0, None, closed="neither"),),
+        "ease_order_floor": (None, Interval(0, 1)),
+        "ease_order_scale": (Interval(0, None, closed="neither"),),
         "buy_again_quota": (Interval(0, None, integer=True),),
         "ease_quota": (Interval(0, None, integer=True),),
         "popularity_quota": (Interval(0, None, integer=True),),
