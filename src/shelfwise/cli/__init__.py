@@ -344,6 +344,7 @@ def _serve(ws: Any, host: str, port: int) -> None:
     import uvicorn
 
     from shelfwise.serve.app import create_app
+    from shelfwise.serve.auth import keys_file
     from shelfwise.serve.workspace import ChampionWatcher, keyring_of, tenant_from_workspace
     from shelfwise.tracing import configure
     from shelfwise.workspace import Workspace
@@ -367,7 +368,7 @@ def _serve(ws: Any, host: str, port: int) -> None:
     if made:
         console.print(f"made an admin API key for tenant {tenant.name!r}: {made}")
         console.print(
-            f"(kept in {ws.settings.api_keys_file or ws.settings.workspace / 'api_keys.json'})"
+            f"(kept in {keys_file(ws.settings)}; more with shelfwise keys add NAME --role ...)"
         )
     key = made or "<your API key>"
     base = f"http://{host}:{port}"
@@ -449,12 +450,14 @@ def _add_groups() -> None:
     from shelfwise.cli.features import app as features_app
     from shelfwise.cli.identity import app as identity_app
     from shelfwise.cli.jobs import app as jobs_app
+    from shelfwise.cli.keys import app as keys_app
     from shelfwise.cli.models import app as models_app
 
     app.add_typer(identity_app, name="identity")
     app.add_typer(features_app, name="features")
     app.add_typer(jobs_app, name="jobs")
     app.add_typer(models_app, name="models")
+    app.add_typer(keys_app, name="keys")
 
 
 _add_groups()

@@ -6,8 +6,11 @@ the ``X-API-Key`` header; a missing or unknown key is a 401, a key without the r
 needs a 403, and every route reads only its key's tenant, so another tenant's data is never
 reachable (a tenant the service does not hold is a 404).
 
-Keys come from a JSON file (``SHELFWISE_API_KEYS_FILE``): a list of ``{"key": ..., "tenant":
-..., "roles": [...]}``. Keys are compared by their SHA-256 digests, in constant time.
+Keys come from a JSON file (``SHELFWISE_API_KEYS_FILE``, else the workspace's
+``api_keys.json``): a list of ``{"name": ..., "key": ..., "tenant": ..., "roles": [...]}``,
+managed with ``shelfwise keys add|list|remove``. A key's name is who acts with it: the
+lifecycle records it as the reviewer, proposer or approver. Keys are compared by their SHA-256
+digests, in constant time.
 """
 
 from __future__ import annotations
@@ -15,13 +18,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
+
+if TYPE_CHECKING:
+    from shelfwise.settings import Settings
 
 ROLES = ("reader", "writer", "reviewer", "admin")
 HEADER = "X-API-Key"
@@ -83,6 +90,39 @@ class KeyRing:
             if hmac.compare_digest(known, digest):
                 return principal
         return None
+
+
+def keys_file(settings: Settings) -> Path:
+    """Where the service's keys live: ``api_keys_file``, else the workspace's api_keys.json."""
+    return Path(settings.api_keys_file or settings.workspace / "api_keys.json")
+
+
+def new_key() -> str:
+    return "sw-" + secrets.token_urlsafe(24)
+
+
+def read_keys(path: Path) -> list[dict[str, Any]]:
+    """The file's entries, each with its name (``keyN`` where it has none), checked as the
+    service checks them; none where there is no file yet."""
+    if not path.exists():
+        return []
+    KeyRing.from_file(path)
+    entries: list[dict[str, Any]] = json.loads(path.read_text())
+    return [{**e, "name": str(e.get("name", f"key{i + 1}"))} for i, e in enumerate(entries)]
+
+
+def write_keys(path: Path, entries: list[dict[str, Any]]) -> None:
+    """Replace the file with ``entries``, checked first, readable by its owner alone."""
+    KeyRing(entries)
+    names = [str(e["name"]) for e in entries]
+    if len(set(names)) < len(names):
+        raise ValueError(f"two keys may not share a name: {sorted(names)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_name(path.name + ".new")
+    staged.unlink(missing_ok=True)  # a leftover of an interrupted write
+    staged.touch(mode=0o600)
+    staged.write_text(json.dumps(entries, indent=2))
+    staged.replace(path)
 
 
 def _digest(key: str) -> bytes:

@@ -17,12 +17,9 @@ alone), so a first ``shelfwise serve`` can be called at once.
 
 from __future__ import annotations
 
-import json
 import logging
-import secrets
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from shelfwise.features.store import FeatureStore
@@ -35,7 +32,7 @@ from shelfwise.recommend.stage import MODEL_NAME
 from shelfwise.recommend.store_features import store_features
 from shelfwise.recommend.two_stage import TwoStageRecommender
 from shelfwise.serve.audit import DecisionAudit
-from shelfwise.serve.auth import KeyRing
+from shelfwise.serve.auth import KeyRing, keys_file, new_key, write_keys
 from shelfwise.serve.cache import open_cache
 from shelfwise.serve.segments import SegmentModels
 from shelfwise.serve.shadow import ShadowTraffic
@@ -234,11 +231,9 @@ class ChampionWatcher:
 
 def keyring_of(workspace: Workspace) -> tuple[KeyRing, str | None]:
     """The service's keys, and the admin key when this call made the keys file."""
-    path = workspace.settings.api_keys_file or workspace.settings.workspace / "api_keys.json"
+    path = keys_file(workspace.settings)
     made = None
-    if not Path(path).exists():
-        made = "sw-" + secrets.token_urlsafe(24)
-        entry = {"name": "admin", "key": made, "tenant": TENANT, "roles": ["admin"]}
-        Path(path).touch(mode=0o600)
-        Path(path).write_text(json.dumps([entry], indent=2))
+    if not path.exists():
+        made = new_key()
+        write_keys(path, [{"name": "admin", "key": made, "tenant": TENANT, "roles": ["admin"]}])
     return KeyRing.from_file(path), made
