@@ -68,6 +68,9 @@ def test_keys_and_roles_and_tenants(client: TestClient, as_: Headers) -> None:
     refused = client.post("/api/v1/events", json=event, headers=as_("a_reader"))
     assert refused.status_code == 403
     assert "writer" in refused.json()["detail"]
+    # a reviewer reads what it reviews (the reader's role comes with it), and writes nothing
+    assert _ask(client, as_("a_reviewer"), person_id="p00").status_code == 200
+    assert client.post("/api/v1/events", json=event, headers=as_("a_reviewer")).status_code == 403
     assert _ask(client, as_("c_admin"), person_id="p00").status_code == 404  # nothing served for c
     # Tenant b's shopper is a stranger to tenant a: a's key gets a's popularity, never b's list.
     theirs = _ask(client, as_("b_reader"), person_id="b-p00", k=5).json()

@@ -1,7 +1,8 @@
 """API keys with roles and tenants.
 
-A key belongs to one tenant and holds roles: ``reader`` (ask for decisions), ``writer`` (post
-events), ``reviewer`` (review models) and ``admin`` (everything). A request names its key in
+A key belongs to one tenant and holds roles: ``reader`` (ask for decisions, read the models,
+alerts and experiments), ``writer`` (post events), ``reviewer`` (review models; it reads what it
+reviews, so it holds ``reader`` too) and ``admin`` (everything). A request names its key in
 the ``X-API-Key`` header; a missing or unknown key is a 401, a key without the role the route
 needs a 403, and every route reads only its key's tenant, so another tenant's data is never
 reachable (a tenant the service does not hold is a 404).
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from shelfwise.settings import Settings
 
 ROLES = ("reader", "writer", "reviewer", "admin")
+# what a role holds beside itself: a reviewer-only key could not list what it is to review
+IMPLIED = {"reviewer": ("reader",), "admin": ROLES}
 HEADER = "X-API-Key"
 # Declared as the schema's security scheme, so /docs offers "Authorize" for the key and sends it
 # with every request it tries; missing or unknown keys are answered by ``requires`` (401).
@@ -50,7 +53,7 @@ class Principal:
     roles: frozenset[str]
 
     def may(self, role: str) -> bool:
-        return role in self.roles or "admin" in self.roles
+        return any(role == held or role in IMPLIED.get(held, ()) for held in self.roles)
 
 
 class KeyRing:
