@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pandas as pd
 import pytest
+import schemathesis
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
 
 from shelfwise.recommend.catalogue import Catalogue
 from shelfwise.recommend.recommender_settings import RecommenderSettings
@@ -92,3 +95,48 @@ def bare_client() -> Iterator[TestClient]:
 def as_() -> Callable[[str], dict[str, str]]:
     """``as_("a_reader")``: the headers of that key."""
     return lambda name: {"X-API-Key": KEYS[name]}
+
+
+# fuzz(app, wanted, headers, examples, answered=None) -> the operations fuzzed, "METHOD path"
+Fuzz = Callable[..., list[str]]
+
+
+@pytest.fixture
+def fuzz() -> Fuzz:
+    """Send schemathesis's examples of every operation of ``app``'s schema that ``wanted(path)``
+    keeps, with ``headers``: the same examples every run (a failure reproduces), and every
+    answer no 5xx, or one that ``answered(case, response)`` accepts as designed."""
+
+    def run(
+        app: Any,
+        wanted: Callable[[str], bool],
+        headers: dict[str, str],
+        examples: int,
+        answered: Callable[[Any, Any], bool] | None = None,
+    ) -> list[str]:
+        schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+        operations = [r.ok() for r in schema.get_all_operations() if wanted(r.ok().path)]
+        for operation in operations:
+
+            @given(case=operation.as_strategy())
+            @settings(
+                max_examples=examples,
+                deadline=None,
+                derandomize=True,
+                suppress_health_check=list(HealthCheck),
+                database=None,
+            )
+            def call(case: Any) -> None:
+                response = case.call(headers=headers)
+                designed = answered is not None and answered(case, response)
+                assert response.status_code < 500 or designed, (
+                    case.method,
+                    case.path,
+                    case.body,
+                    response.text,
+                )
+
+            call()
+        return [f"{o.method.upper()} {o.path}" for o in operations]
+
+    return run

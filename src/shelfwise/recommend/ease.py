@@ -12,9 +12,9 @@ Two ways to the same B, by the shape of X:
 Both give the same scores up to rounding (a test checks it).
 
 **Rating order** (``order_floor``, the direct form only): each pair of skus a person has counts
-``floor + (1 - floor)·exp(-d / order_scale)`` in the gram instead of 1, d the number of the
-person's skus between the two in the order they first came (by time, then sku), so that skus
-taken up close together weigh more. On MovieLens-100k's split (ml100k-msr), where a user rates
+``floor + (1 - floor)·exp(-d / order_scale)`` in the gram instead of 1, d the pair's distance
+in the order the person's skus first came (by time, then sku; 1: next to each other), so that
+skus taken up close together weigh more. On MovieLens-100k's split (ml100k-msr), where a user rates
 in sessions, floor 0.3 and scale 10 at λ 350, chosen on its validation split, took NDCG@10 from
 0.4829 to 0.4891 (docs/accuracy-experiments.md). A weighted gram is no longer XᵀX, so the
 Woodbury route cannot take it.
@@ -45,7 +45,7 @@ class EaseSettings(MatrixSettings):
     l2: float = 500.0
     method: str = "auto"
     order_floor: float | None = None  # None: every pair counts 1 (plain EASE)
-    order_scale: float = 10.0  # skus between two in a person's order at which the extra is 1/e
+    order_scale: float = 10.0  # the distance in a person's order at which the extra is 1/e
 
     constraints: ClassVar[Constraints] = {
         "exclude_seen": (bool,),

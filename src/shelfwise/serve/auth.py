@@ -77,13 +77,7 @@ class KeyRing:
 
     @classmethod
     def from_file(cls, path: Path | str) -> KeyRing:
-        try:
-            entries = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise ValueError(f"API keys file {path}: {error}") from error
-        if not isinstance(entries, list):
-            raise ValueError(f"API keys file {path}: expected a JSON list of keys")
-        return cls(entries)
+        return cls(_file_entries(Path(path)))
 
     def principal(self, key: str | None) -> Principal | None:
         if not key:
@@ -109,9 +103,20 @@ def read_keys(path: Path) -> list[dict[str, Any]]:
     service checks them; none where there is no file yet."""
     if not path.exists():
         return []
-    KeyRing.from_file(path)
-    entries: list[dict[str, Any]] = json.loads(path.read_text())
+    entries = _file_entries(path)
+    KeyRing(entries)
     return [{**e, "name": str(e.get("name", f"key{i + 1}"))} for i, e in enumerate(entries)]
+
+
+def _file_entries(path: Path) -> list[dict[str, Any]]:
+    """The keys file's JSON list, unchecked; a ValueError naming the file where it is none."""
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"API keys file {path}: {error}") from error
+    if not isinstance(entries, list):
+        raise ValueError(f"API keys file {path}: expected a JSON list of keys")
+    return entries
 
 
 def write_keys(path: Path, entries: list[dict[str, Any]]) -> None:
