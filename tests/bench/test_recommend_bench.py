@@ -72,3 +72,30 @@ def test_recommend_benchmark_on_your_own_log(settings: Settings, datasets_dir: P
     tracks = result["tracks"]
     assert isinstance(tracks, dict)
     assert tracks["default"]["shelfwise"]["users"] > 0
+
+
+@pytest.mark.data
+def test_recommend_benchmark_on_a_ratings_log_from_the_cli(datasets_dir: Path) -> None:
+    """MovieLens as a user has it (a gzipped CSV, Unix seconds): a global split without its
+    first test time is refused with the range to choose from; with one and --exclude-seen it
+    runs, above popularity."""
+    from typer.testing import CliRunner
+
+    from shelfwise.cli import app
+
+    log = datasets_dir / "movielens_100k" / "ml-100k.inter.csv.gz"
+    command = ["bench", "recommend", "--smoke", "--interactions", str(log)]
+    command += ["--user-col", "user_id", "--item-col", "item_id", "--time-col", "timestamp"]
+    command += ["--split", "global"]
+    runner = CliRunner()
+    refused = runner.invoke(app, command)
+    assert refused.exit_code == 2
+    assert "needs test_from (--test-from)" in refused.output
+    assert "'timestamp' runs from 874724710.0 to 893286638.0" in " ".join(refused.output.split())
+    done = runner.invoke(app, [*command, "--test-from", "890000000", "--exclude-seen"])
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.output.strip().splitlines()[-1])
+    assert result["protocol"] == "bring-your-own:global"
+    ours = result["tracks"]["default"]["shelfwise"]
+    assert ours["users"] > 0
+    assert ours["ndcg@10"] > result["tracks"]["default"]["popularity"]["ndcg@10"]

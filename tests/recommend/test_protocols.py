@@ -255,7 +255,11 @@ def test_bring_your_own_explains_what_is_wrong(tmp_path: Path) -> None:
         ValueError, match=r"no column\(s\) \['customer'\]; it has \['user', 'item', 'when', 'day'\]"
     ):
         bring_your_own(path, "customer", "item", "when")
-    with pytest.raises(ValueError, match="needs test_from"):
+    with pytest.raises(
+        ValueError, match=r"needs test_from \(--test-from\).*'day' runs from 1\.0 to 10\.0"
+    ):
+        bring_your_own(path, "user", "item", "day", "global")
+    with pytest.raises(ValueError, match="'when' runs from 2024-01-01 00:00:00 to 2024-01-10"):
         bring_your_own(path, "user", "item", "when", "global")
     with pytest.raises(ValueError, match="test_from applies to split='global' only"):
         bring_your_own(path, "user", "item", "when", test_from="2024-01-08")

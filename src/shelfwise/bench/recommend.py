@@ -79,6 +79,7 @@ def _split(options: BenchOptions) -> RankingSplit:
             extra["time_col"],
             split=extra.get("split", "last-per-user"),  # type: ignore[arg-type]
             test_from=extra.get("test_from"),
+            exclude_seen=extra.get("exclude_seen") == "true",
         )
     raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
 

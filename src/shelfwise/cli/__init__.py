@@ -261,6 +261,13 @@ def bench(
     test_from: Annotated[
         str | None, typer.Option(help="recommend: first test time of a global split.")
     ] = None,
+    exclude_seen: Annotated[
+        bool,
+        typer.Option(
+            help="recommend: leave each user's training items out of their lists (a ratings "
+            "log, where nobody rates an item twice)."
+        ),
+    ] = False,
 ) -> None:
     """Run a benchmark; its last stdout line is one JSON object."""
     from shelfwise.bench import BenchOptions, dumps, run_benchmark
@@ -282,6 +289,7 @@ def bench(
                 "time_col": time_col,
                 "split": split,
                 "test_from": test_from,
+                "exclude_seen": "true" if exclude_seen else None,
             }.items()
             if value is not None
         },

@@ -375,7 +375,10 @@ def _times(values: pd.Series, column: str) -> pd.Series:
 
 def _cutoff(test_from: TimeLike | None, times: pd.Series, column: str) -> float | pd.Timestamp:
     if test_from is None:
-        raise ValueError("split='global' needs test_from: rows at or after it are the test")
+        raise ValueError(
+            f"split='global' needs test_from (--test-from): rows at or after it are the test; "
+            f"{column!r} runs from {times.min()} to {times.max()}"
+        )
     kind = "number" if pd.api.types.is_numeric_dtype(times) else "time"
     moment: pd.Timestamp | None = None
     try:
