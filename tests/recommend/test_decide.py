@@ -149,3 +149,30 @@ def test_a_pages_best_sellers_follow_a_known_persons_list_with_what_they_bought(
     assert list(rows["bought_before"]) == [s in bought for s in rows["sku"]]
     stranger = decide(model, ["new"], 3, catalogue, contexts={"new": Context(category="x1")})
     assert stranger.recommendations["sku"].str.startswith("x1").all()
+
+
+def test_cross_sell_puts_the_basket_complements_first_for_a_known_person(
+    model: TwoStageRecommender, planted_log: Callable[[int], pd.DataFrame]
+) -> None:
+    """p00 (taste group 0) has group 2's staple s08 in the basket, which they never bought:
+    the cross-sell list is s08's co-purchase complements outside its category, in p00's own
+    order, each explained by it; without the basket in the context none was."""
+    from shelfwise.recommend.cold_start import Context, basket_candidates
+
+    log = planted_log(0)
+    assert "s08" not in set(log.loc[log["person_id"] == "p00", "sku"])
+    catalogue = _catalogue(model)
+    basket = {"p00": Context(recent=("s08",))}
+    complements = set(basket_candidates(model, {"p00": ("s08",)}, 100)["sku"])
+    assert {"s09", "s10", "s11"} <= complements  # bought with it by group 2
+    policy = RulePolicy(scope="cross_sell")
+    lists = decide(model, ["p00"], 4, catalogue, policy, basket=("s08",), contexts=basket)
+    shown = lists.recommendations
+    assert len(shown) == 4
+    assert set(shown["sku"]) <= complements
+    assert (shown["explanation"] == "Often bought with Product s08").all()
+    assert not shown["sku"].str.startswith("s0").any()  # the basket's category: not cross-sell
+    plain = decide(model, ["p00"], 4, catalogue, policy, basket=("s08",)).recommendations
+    assert not plain["explanation"].str.contains("s08").any()  # the context is what did it
+    everything = decide(model, ["p00"], 4, catalogue, basket=("s08",), contexts=basket)
+    assert not everything.recommendations["explanation"].str.contains("s08").any()  # scope all

@@ -11,7 +11,9 @@ page, their segment. :func:`cold_candidates` turns that into a ranked list in th
    recommender was given the catalogue), new ones included;
 2. a page ``category`` -> the category's best sellers (source ``context_popularity``); a
    known person shown a category page gets them after their own list (:func:`page_candidates`),
-   and the rules put the page's category first;
+   and the rules put the page's category first; a known person's basket on a cross-sell
+   surface -> its complements after their own list (:func:`basket_candidates`), which the
+   cross-sell scope puts first;
 3. a ``segment`` -> that segment's best sellers, learned when the training log had a
    ``segment`` column (source ``segment_popularity``);
 4. nothing known -> global popularity, as for anyone the other stages leave short.
@@ -84,6 +86,31 @@ def page_candidates(
         if row >= 0:
             bought = model.items_[model.history_[row].indices]
             part["bought_before"] = np.isin(part["sku"].to_numpy(dtype=str), bought)
+        part["score"] = np.nan
+        part["rank"] = depth + 1 + np.arange(len(part))
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=[*COLUMNS, "rank"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def basket_candidates(
+    model: TwoStageRecommender, baskets: Mapping[str, Sequence[str]], depth: int
+) -> pd.DataFrame:
+    """For persons the model knows, with a basket on a cross-sell surface (``baskets``: person
+    -> skus): the basket's complements by co-purchase, each anchored on the basket sku that
+    proposed it, after their own list (ranks from ``depth + 1``, no score): the cross-sell
+    scope puts what is anchored on a basket sku first. Their own list rarely holds them: its
+    co-purchase candidates are anchored on what they bought, and a basket is often new to
+    them."""
+    parts = []
+    for person, basket in baskets.items():
+        part = _from_recent(model, person, basket, depth)
+        if part.empty:
+            continue
+        row = rows_of(model.users_, np.asarray([person], dtype=str))[0]
+        bought = model.items_[model.history_[row].indices] if row >= 0 else np.array([], str)
+        part["bought_before"] = np.isin(part["sku"].to_numpy(dtype=str), bought)
         part["score"] = np.nan
         part["rank"] = depth + 1 + np.arange(len(part))
         parts.append(part)

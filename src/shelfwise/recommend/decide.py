@@ -17,7 +17,12 @@ import numpy as np
 import pandas as pd
 
 from shelfwise.recommend.catalogue import Catalogue
-from shelfwise.recommend.cold_start import Context, cold_candidates, page_candidates
+from shelfwise.recommend.cold_start import (
+    Context,
+    basket_candidates,
+    cold_candidates,
+    page_candidates,
+)
 from shelfwise.recommend.overrides import Overrides
 from shelfwise.recommend.rules import Basket, RulePolicy, apply_rules
 from shelfwise.recommend.two_stage import TwoStageRecommender, ranked_columns
@@ -61,7 +66,9 @@ def decide(
     # Deeper lists (more popularity at the end) for whoever the rules leave short, until the
     # whole catalogue has been offered.
     while pending:
-        ranked = _ranked(model, pending, depth, contexts or {}, catalogue)
+        ranked = _ranked(
+            model, pending, depth, contexts or {}, catalogue, policy.scope == "cross_sell"
+        )
         with span("rules", candidates=len(ranked)):
             result = apply_rules(
                 ranked,
@@ -108,9 +115,11 @@ def _ranked(
     depth: int,
     contexts: Mapping[str, Context],
     catalogue: Catalogue,
+    cross_sell: bool = False,
 ) -> pd.DataFrame:
     """The model's lists for the persons it knows; the cold start's for those it does not but
-    whose context says something; popularity fills every list to ``depth``."""
+    whose context says something; popularity fills every list to ``depth``. ``cross_sell``:
+    a known person's basket adds its complements after their list."""
     known = set(model.users_[model.users_.searchsorted(persons).clip(0, len(model.users_) - 1)])
     cold = {p: contexts[p] for p in persons if p in contexts and p not in known}
     pages = {
@@ -118,10 +127,20 @@ def _ranked(
         for p in persons
         if p in contexts and p in known and contexts[p].category is not None
     }
-    if not cold and not pages:
+    baskets = {
+        p: contexts[p].recent
+        for p in persons
+        if cross_sell and p in contexts and p in known and contexts[p].recent
+    }
+    if not cold and not pages and not baskets:
         return model.ranked(persons, depth)
     warm = [p for p in persons if p not in cold]
     parts = [model.ranked(warm, depth)] if warm else []
+    if baskets:  # a known person's basket on a cross-sell surface: its complements too
+        parts[0], complements = _anchored_on_basket(
+            parts[0], basket_candidates(model, baskets, depth)
+        )
+        parts.append(complements)
     if pages:  # a known person on a category page: that category's best sellers too
         parts.append(page_candidates(model, pages, depth, catalogue))
     if cold:
@@ -131,3 +150,20 @@ def _ranked(
     out = pd.concat(parts, ignore_index=True)
     order = {p: i for i, p in enumerate(persons)}
     return out.assign(_o=out["person_id"].map(order)).sort_values(["_o", "rank"]).drop(columns="_o")
+
+
+def _anchored_on_basket(
+    ranked: pd.DataFrame, complements: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows of the persons' own lists that complement their basket take the basket sku as
+    anchor (so the cross-sell scope puts them first, "often bought with" it), keeping their
+    score; the complements their lists lack follow them."""
+    own = ranked["person_id"].astype(str) + "\x00" + ranked["sku"].astype(str)
+    offered = complements["person_id"].astype(str) + "\x00" + complements["sku"].astype(str)
+    hit = own.isin(offered).to_numpy()
+    if hit.any():
+        anchors = pd.Series(complements["anchor_sku"].to_numpy(), index=offered.to_numpy())
+        ranked = ranked.copy()
+        ranked.loc[hit, "anchor_sku"] = anchors.reindex(own[hit].to_numpy()).to_numpy()
+        ranked.loc[hit, "source"] = "co_purchase"
+    return ranked, complements[~offered.isin(own).to_numpy()]
