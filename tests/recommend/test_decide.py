@@ -176,3 +176,24 @@ def test_cross_sell_puts_the_basket_complements_first_for_a_known_person(
     assert not plain["explanation"].str.contains("s08").any()  # the context is what did it
     everything = decide(model, ["p00"], 4, catalogue, basket=("s08",), contexts=basket)
     assert not everything.recommendations["explanation"].str.contains("s08").any()  # scope all
+
+
+def test_up_sell_offers_the_basket_categorys_dearer_best_sellers(
+    model: TwoStageRecommender,
+) -> None:
+    """Up-sell with s04 in the basket (category s0, prices rising with the sku): the basket
+    adds its category's best sellers, anchored on it, and the list is dearer items of s0."""
+    from shelfwise.recommend.cold_start import Context, basket_candidates
+
+    catalogue = _catalogue(model)
+    added = basket_candidates(model, {"p00": ("s04",)}, 100, catalogue, "up_sell")
+    assert set(added["sku"]) == {f"s0{i}" for i in range(10)}  # s04 too: the rules remove it
+    assert (added["anchor_sku"] == "s04").all()
+    assert (added["source"] == "context_popularity").all()
+    assert added["score"].isna().all()
+    policy = RulePolicy(scope="up_sell")
+    context = {"p00": Context(recent=("s04",))}
+    lists = decide(model, ["p00"], 4, catalogue, policy, basket=("s04",), contexts=context)
+    shown = lists.recommendations["sku"]
+    assert len(shown) == 4
+    assert set(shown) <= {"s05", "s06", "s07", "s08", "s09"}

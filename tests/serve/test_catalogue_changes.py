@@ -69,3 +69,33 @@ def test_a_best_seller_out_of_stock_leaves_the_popularity_fallback(
     skus = [item["sku"] for item in shed(4)["items"]]
     assert best not in skus
     assert skus == [item["sku"] for item in first["items"][1:5]]  # the rest move up
+
+
+def test_the_fallbacks_leave_out_the_basket_and_the_filters(
+    client: TestClient, runtimes: dict[str, TenantRuntime], as_: Callable[[str], dict[str, str]]
+) -> None:
+    """A shed request gets best sellers, but never what is in its basket or its filters, as
+    the model's own rules (in_basket, blocked) would have it; the last good list too."""
+    runtimes["a"].admission.max_in_flight = 0  # every request is shed to the fallbacks
+
+    def shed(body: dict[str, Any]) -> Any:
+        return client.post("/api/v1/recommendations", json=body, headers=as_("a_writer")).json()
+
+    first = shed({"person_id": "p08", "k": 5})
+    assert first["fallback"] == "popularity"
+    best = [item["sku"] for item in first["items"]]
+    body = {"person_id": "p08", "k": 5, "context": {"basket": [best[0]]}}
+    body["filters"] = {"exclude_skus": [best[1]]}
+    answer = shed(body)
+    skus = [item["sku"] for item in answer["items"]]
+    assert len(skus) == 5
+    assert not {best[0], best[1]} & set(skus)
+    assert skus[:3] == best[2:]
+    runtimes["a"].admission.max_in_flight = 4
+    served = shed({"person_id": "p09", "k": 5})  # the model's: p09's last good list
+    assert served["fallback"] is None
+    runtimes["a"].admission.max_in_flight = 0
+    theirs = [item["sku"] for item in served["items"]]
+    again = shed({"person_id": "p09", "k": 5, "context": {"basket": [theirs[0]]}})
+    assert again["fallback"] == "last_good"
+    assert theirs[0] not in [item["sku"] for item in again["items"]]

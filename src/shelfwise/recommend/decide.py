@@ -30,6 +30,7 @@ from shelfwise.tracing import span
 
 DEPTH_FACTOR = 5
 MIN_DEPTH = 100
+BASKET_SCOPES = ("cross_sell", "up_sell")  # scopes whose candidates a basket adds to
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,7 @@ def decide(
     # Deeper lists (more popularity at the end) for whoever the rules leave short, until the
     # whole catalogue has been offered.
     while pending:
-        ranked = _ranked(
-            model, pending, depth, contexts or {}, catalogue, policy.scope == "cross_sell"
-        )
+        ranked = _ranked(model, pending, depth, contexts or {}, catalogue, policy.scope)
         with span("rules", candidates=len(ranked)):
             result = apply_rules(
                 ranked,
@@ -115,11 +114,12 @@ def _ranked(
     depth: int,
     contexts: Mapping[str, Context],
     catalogue: Catalogue,
-    cross_sell: bool = False,
+    scope: str = "all",
 ) -> pd.DataFrame:
     """The model's lists for the persons it knows; the cold start's for those it does not but
-    whose context says something; popularity fills every list to ``depth``. ``cross_sell``:
-    a known person's basket adds its complements after their list."""
+    whose context says something; popularity fills every list to ``depth``. Under the
+    cross-sell and up-sell scopes a known person's basket adds its complements, or its
+    categories' best sellers, after their list."""
     known = set(model.users_[model.users_.searchsorted(persons).clip(0, len(model.users_) - 1)])
     cold = {p: contexts[p] for p in persons if p in contexts and p not in known}
     pages = {
@@ -130,15 +130,15 @@ def _ranked(
     baskets = {
         p: contexts[p].recent
         for p in persons
-        if cross_sell and p in contexts and p in known and contexts[p].recent
+        if scope in BASKET_SCOPES and p in contexts and p in known and contexts[p].recent
     }
     if not cold and not pages and not baskets:
         return model.ranked(persons, depth)
     warm = [p for p in persons if p not in cold]
     parts = [model.ranked(warm, depth)] if warm else []
-    if baskets:  # a known person's basket on a cross-sell surface: its complements too
+    if baskets:  # a known person's basket on a cross- or up-sell surface: what it calls for
         parts[0], complements = _anchored_on_basket(
-            parts[0], basket_candidates(model, baskets, depth)
+            parts[0], basket_candidates(model, baskets, depth, catalogue, scope)
         )
         parts.append(complements)
     if pages:  # a known person on a category page: that category's best sellers too
@@ -155,9 +155,9 @@ def _ranked(
 def _anchored_on_basket(
     ranked: pd.DataFrame, complements: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows of the persons' own lists that complement their basket take the basket sku as
-    anchor (so the cross-sell scope puts them first, "often bought with" it), keeping their
-    score; the complements their lists lack follow them."""
+    """Rows of the persons' own lists that the basket's candidates name take the basket sku as
+    anchor, keeping their score (the cross-sell scope puts them first, "often bought with" it;
+    the up-sell scope prices them against it); the candidates their lists lack follow them."""
     own = ranked["person_id"].astype(str) + "\x00" + ranked["sku"].astype(str)
     offered = complements["person_id"].astype(str) + "\x00" + complements["sku"].astype(str)
     hit = own.isin(offered).to_numpy()
@@ -165,5 +165,6 @@ def _anchored_on_basket(
         anchors = pd.Series(complements["anchor_sku"].to_numpy(), index=offered.to_numpy())
         ranked = ranked.copy()
         ranked.loc[hit, "anchor_sku"] = anchors.reindex(own[hit].to_numpy()).to_numpy()
-        ranked.loc[hit, "source"] = "co_purchase"
+        if (complements["source"] == "co_purchase").all():  # cross-sell: "often bought with"
+            ranked.loc[hit, "source"] = "co_purchase"
     return ranked, complements[~offered.isin(own).to_numpy()]

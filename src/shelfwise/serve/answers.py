@@ -79,9 +79,15 @@ def _items(frame: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+def excluded_by(request: RecommendationRequest) -> set[str]:
+    """Skus no answer to ``request`` may name: its filters' and its basket's (the model's
+    rules remove them as ``blocked`` and ``in_basket``; the fallbacks here)."""
+    return set(request.filters.exclude_skus) | set(request.context.basket)
+
+
 def without(items: list[dict[str, Any]], request: RecommendationRequest) -> list[dict[str, Any]]:
     """The items the request's filters allow, ranks renumbered."""
-    excluded = set(request.filters.exclude_skus)
+    excluded = excluded_by(request)
     kept = [dict(item) for item in items if item["sku"] not in excluded]
     for rank, item in enumerate(kept, start=1):
         item["rank"] = rank
@@ -95,13 +101,14 @@ def listed(
     request: RecommendationRequest,
     rows: np.ndarray[Any, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """The first ``k`` of ``skus`` in stock that the request's filters allow, as items.
+    """The first ``k`` of ``skus`` in stock that the request allows (:func:`excluded_by`), as
+    items.
     ``rows``: the skus' rows in the catalogue (:meth:`Catalogue.index`), where a list served
     again and again looks them up once: on a catalogue of a million, looking up 500 skus took
     a third of the event loop's time at 200 shed requests a second."""
     on_hand = catalogue.on_hand_of(skus) if rows is None else catalogue.on_hand_at(rows)
     in_stock = ~(on_hand <= 0)
-    excluded = set(request.filters.exclude_skus)
+    excluded = excluded_by(request)
     chosen: list[str] = []
     for sku in np.asarray(skus)[in_stock]:
         if len(chosen) == request.k:
