@@ -197,3 +197,18 @@ def test_up_sell_offers_the_basket_categorys_dearer_best_sellers(
     shown = lists.recommendations["sku"]
     assert len(shown) == 4
     assert set(shown) <= {"s05", "s06", "s07", "s08", "s09"}
+
+
+def test_the_skus_categories_are_looked_up_once_per_model_and_catalogue(
+    model: TwoStageRecommender,
+) -> None:
+    from shelfwise.recommend.cold_start import categories_of
+
+    catalogue = _catalogue(model)
+    first = categories_of(model, catalogue)
+    assert list(first[:3]) == [s[:2] for s in model.items_[:3]]
+    assert categories_of(model, catalogue) is first  # the service's warm-up makes it once
+    other = _catalogue(model)
+    other.category[:] = None
+    assert categories_of(model, other) is not first
+    assert all(c is None for c in categories_of(model, other))

@@ -50,7 +50,7 @@ from shelfwise.forecast.model import DemandForecaster
 from shelfwise.lifecycle import ModelRegistry
 from shelfwise.lifecycle.alerts import AlertInbox
 from shelfwise.recommend.catalogue import Catalogue
-from shelfwise.recommend.cold_start import Context
+from shelfwise.recommend.cold_start import Context, categories_of
 from shelfwise.recommend.decide import decide
 from shelfwise.recommend.overrides import Overrides
 from shelfwise.recommend.rules import RulePolicy
@@ -179,6 +179,7 @@ class TenantRuntime:
             return 0.0
         started = time.perf_counter()
         self._decide(model, RecommendationRequest(person_id=str(model.users_[0]), k=10))
+        categories_of(model, self.catalogue)  # for category pages and up-sell: 0.2 s on CJ
         seconds = time.perf_counter() - started
         self.admission.cost.forget()
         self._decide(model, RecommendationRequest(person_id=str(model.users_[-1]), k=10))
