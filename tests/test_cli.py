@@ -127,6 +127,12 @@ def test_serve_says_when_there_is_nothing_to_serve(tmp_path: Path) -> None:
     assert empty.exit_code == 2
     assert "holds no orders or events to materialise" in " ".join(empty.output.split())
     assert isinstance(empty.exception, SystemExit)
+    (tmp_path / "ws" / "merchandising.json").write_text('{"policy": {"max_per_category": 0}}')
+    broken = runner.invoke(app, ["serve", "--workspace", str(tmp_path / "ws")])
+    assert broken.exit_code == 2
+    said = " ".join(broken.output.split())
+    assert "RulePolicy.max_per_category=0: expected None or an integer" in said
+    assert isinstance(broken.exception, SystemExit)  # said, not a traceback
 
 
 @pytest.mark.parametrize(

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         description="JSON list of API keys (key, tenant, roles); default "
         "<workspace>/api_keys.json, made with one admin key on the first `shelfwise serve`",
     )
+    merchandising_file: Path | None = Field(
+        default=None,
+        description="JSON of the service's rule policy and merchandisers' pins and blocks "
+        "(shelfwise.serve.merchandising); default <workspace>/merchandising.json, if present",
+    )
     datasets: Path | None = Field(
         default=None,
         description="Folder of benchmark datasets; default ../shared/datasets when it exists",

@@ -353,6 +353,7 @@ def _serve(ws: Any, host: str, port: int) -> None:
 
     from shelfwise.serve.app import create_app
     from shelfwise.serve.auth import keys_file
+    from shelfwise.serve.merchandising import merchandising_file, read_merchandising
     from shelfwise.serve.workspace import ChampionWatcher, keyring_of, tenant_from_workspace
     from shelfwise.tracing import configure
     from shelfwise.workspace import Workspace
@@ -365,6 +366,11 @@ def _serve(ws: Any, host: str, port: int) -> None:
     # process of its own) and other readers can open it beside the service.
     ws.close()
     ws = Workspace(ws.settings.model_copy(update={"analytic_read_only": True}))
+    try:  # before anything loads: a broken merchandising file is the user's to fix
+        read_merchandising(merchandising_file(ws.settings))
+    except ValueError as error:
+        console.print(f"[red]{escape(str(error))}[/red]")
+        raise typer.Exit(2) from error
     with console.status("loading the champion, the catalogue and the online features"):
         try:
             tenant = tenant_from_workspace(ws)

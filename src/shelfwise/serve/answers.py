@@ -4,7 +4,7 @@ decision's frames become the response's items, and the best-seller lists of the 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,15 +79,18 @@ def _items(frame: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def excluded_by(request: RecommendationRequest) -> set[str]:
-    """Skus no answer to ``request`` may name: its filters' and its basket's (the model's
-    rules remove them as ``blocked`` and ``in_basket``; the fallbacks here)."""
-    return set(request.filters.exclude_skus) | set(request.context.basket)
+def excluded_by(request: RecommendationRequest, blocked: Collection[str] = ()) -> set[str]:
+    """Skus no answer to ``request`` may name: its filters', its basket's and the
+    merchandisers' ``blocked`` (the model's rules remove them as ``blocked`` and ``in_basket``;
+    the fallbacks here)."""
+    return set(request.filters.exclude_skus) | set(request.context.basket) | set(blocked)
 
 
-def without(items: list[dict[str, Any]], request: RecommendationRequest) -> list[dict[str, Any]]:
-    """The items the request's filters allow, ranks renumbered."""
-    excluded = excluded_by(request)
+def without(
+    items: list[dict[str, Any]], request: RecommendationRequest, blocked: Collection[str] = ()
+) -> list[dict[str, Any]]:
+    """The items the request allows (:func:`excluded_by`), ranks renumbered."""
+    excluded = excluded_by(request, blocked)
     kept = [dict(item) for item in items if item["sku"] not in excluded]
     for rank, item in enumerate(kept, start=1):
         item["rank"] = rank
@@ -100,6 +103,7 @@ def listed(
     source: str,
     request: RecommendationRequest,
     rows: np.ndarray[Any, Any] | None = None,
+    blocked: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """The first ``k`` of ``skus`` in stock that the request allows (:func:`excluded_by`), as
     items.
@@ -108,7 +112,7 @@ def listed(
     a third of the event loop's time at 200 shed requests a second."""
     on_hand = catalogue.on_hand_of(skus) if rows is None else catalogue.on_hand_at(rows)
     in_stock = ~(on_hand <= 0)
-    excluded = excluded_by(request)
+    excluded = excluded_by(request, blocked)
     chosen: list[str] = []
     for sku in np.asarray(skus)[in_stock]:
         if len(chosen) == request.k:

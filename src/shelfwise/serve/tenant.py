@@ -72,6 +72,7 @@ from shelfwise.serve.cache import CacheUnavailable, ResponseCache
 from shelfwise.serve.feedback import Attribution
 from shelfwise.serve.forecasts import ForecastRefused, forecast_routed
 from shelfwise.serve.group_commit import GroupCommit
+from shelfwise.serve.merchandising import with_blocks
 from shelfwise.serve.routing import Canary, Experiment
 from shelfwise.serve.schemas import (
     CatalogueChange,
@@ -102,6 +103,7 @@ class TenantRuntime:
         version: str | None = None,
         store: FeatureStore | None = None,
         policy: RulePolicy | None = None,
+        overrides: Overrides | None = None,
         deadline_seconds: float = 0.5,
         audit: DecisionAudit | None = None,
         batching: bool = True,
@@ -126,6 +128,7 @@ class TenantRuntime:
             self._fold_events, EVENTS_PER_RUN, f"events-{name}"
         )
         self.policy = policy or RulePolicy()
+        self.overrides = overrides or Overrides()  # the merchandisers' pins and blocks
         self.deadline_seconds = deadline_seconds
         self._warned: dict[str, tuple[float, int]] = {}  # fault -> (last warned, held since)
         self.audit = audit
@@ -370,7 +373,7 @@ class TenantRuntime:
                 remembered, stage = self._last_good.get(subject, "[]"), "last_good"
             items = json.loads(remembered)
             kept = [item for item in items if self._in_stock([item])]
-            items = without(kept, request)[: request.k]
+            items = without(kept, request, self._blocked(subject))[: request.k]
         if not items:
             items, stage = self._from_segment(served, request), "segment_popularity"
         if not items:
@@ -420,7 +423,7 @@ class TenantRuntime:
             self.catalogue,
             replace(self.policy, scope=request.scope),
             basket=tuple(context.basket),
-            overrides=Overrides(blocks=blocks) if blocks else None,
+            overrides=with_blocks(self.overrides, blocks),
             contexts=contexts,
         )
         self.admission.cost.observe(1, time.perf_counter() - started)
@@ -431,7 +434,8 @@ class TenantRuntime:
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """One decision over many plain requests (the micro-batches)."""
         started = time.perf_counter()
-        decision = decide(model, persons, k, self.catalogue, replace(self.policy, scope=scope))
+        policy = replace(self.policy, scope=scope)
+        decision = decide(model, persons, k, self.catalogue, policy, overrides=self.overrides)
         self.admission.cost.observe(len(persons), time.perf_counter() - started)
         return decision.recommendations, decision.removed
 
@@ -448,11 +452,18 @@ class TenantRuntime:
         if top is None:
             return []
         skus = served.model.items_[top[top >= 0]]
-        return listed(self.catalogue, skus, "segment_popularity", request)
+        blocked = self._blocked(request.subject)
+        return listed(self.catalogue, skus, "segment_popularity", request, blocked=blocked)
 
     def _from_popularity(self, request: RecommendationRequest) -> list[dict[str, Any]]:
         skus, rows = self._popular
-        return listed(self.catalogue, skus, "popularity", request, rows)
+        blocked = self._blocked(request.subject)
+        return listed(self.catalogue, skus, "popularity", request, rows, blocked)
+
+    def _blocked(self, person: str) -> tuple[str, ...]:
+        """The merchandisers' blocks for ``person``: everyone's and their own."""
+        overrides = self.overrides
+        return (*overrides.blocks, *overrides.person_blocks.get(person, ()))
 
     # Forecasts.
     async def forecast_async(self, request: ForecastRequest) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from shelfwise.recommend.two_stage import TwoStageRecommender
 from shelfwise.serve.audit import DecisionAudit
 from shelfwise.serve.auth import KeyRing, keys_file, new_key, write_keys
 from shelfwise.serve.cache import open_cache
+from shelfwise.serve.merchandising import merchandising_file, read_merchandising
 from shelfwise.serve.segments import SegmentModels
 from shelfwise.serve.shadow import ShadowTraffic
 from shelfwise.serve.tenant import TenantRuntime
@@ -65,10 +66,13 @@ def tenant_from_workspace(workspace: Workspace, name: str = TENANT) -> TenantRun
     shadow.refresh(workspace, store)
     segments = SegmentModels()
     segments.refresh(workspace, store)
+    policy, overrides = read_merchandising(merchandising_file(settings))
     return TenantRuntime(
         name,
         catalogue,
         cache,
+        policy=policy,
+        overrides=overrides,
         model=model,
         version=version,
         store=store,
