@@ -82,21 +82,8 @@ def page_candidates(
     """For persons the model knows, shown a category page (``pages``: person -> category):
     the category's best sellers, after their own list (ranks from ``depth + 1``, no score:
     the rules order them by priority, then keep this order), with what they bought before."""
-    parts = []
-    for person, category in pages.items():
-        part = _from_category(model, person, category, depth, catalogue)
-        if part.empty:
-            continue
-        row = rows_of(model.users_, np.asarray([person], dtype=str))[0]
-        if row >= 0:
-            bought = model.items_[model.history_[row].indices]
-            part["bought_before"] = np.isin(part["sku"].to_numpy(dtype=str), bought)
-        part["score"] = np.nan
-        part["rank"] = depth + 1 + np.arange(len(part))
-        parts.append(part)
-    if not parts:
-        return pd.DataFrame(columns=[*COLUMNS, "rank"])
-    return pd.concat(parts, ignore_index=True)
+    found = {p: _from_category(model, p, c, depth, catalogue) for p, c in pages.items()}
+    return _after_their_list(model, found, depth)
 
 
 def basket_candidates(
@@ -113,17 +100,31 @@ def basket_candidates(
     of each basket sku's category (``catalogue`` gives it), of which the scope keeps the dearer.
     Their own list rarely holds either: its candidates come from what they bought, and a
     basket is often new to them."""
+    found = {
+        person: (
+            _same_category(model, person, basket, depth, catalogue)
+            if scope == "up_sell"
+            else _from_recent(model, person, basket, depth)
+        )
+        for person, basket in baskets.items()
+    }
+    return _after_their_list(model, found, depth)
+
+
+def _after_their_list(
+    model: TwoStageRecommender, found: Mapping[str, pd.DataFrame], depth: int
+) -> pd.DataFrame:
+    """Each person's found candidates placed after their own list: ranks from ``depth + 1``,
+    no score (the rules order them by priority, then keep this order), with what they bought
+    before."""
     parts = []
-    for person, basket in baskets.items():
-        if scope == "up_sell":
-            part = _same_category(model, person, basket, depth, catalogue)
-        else:
-            part = _from_recent(model, person, basket, depth)
+    for person, part in found.items():
         if part.empty:
             continue
         row = rows_of(model.users_, np.asarray([person], dtype=str))[0]
-        bought = model.items_[model.history_[row].indices] if row >= 0 else np.array([], str)
-        part["bought_before"] = np.isin(part["sku"].to_numpy(dtype=str), bought)
+        if row >= 0:
+            bought = model.items_[model.history_[row].indices]
+            part["bought_before"] = np.isin(part["sku"].to_numpy(dtype=str), bought)
         part["score"] = np.nan
         part["rank"] = depth + 1 + np.arange(len(part))
         parts.append(part)
