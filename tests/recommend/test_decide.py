@@ -189,7 +189,7 @@ def test_up_sell_offers_the_basket_categorys_dearer_best_sellers(
     added = basket_candidates(model, {"p00": ("s04",)}, 100, catalogue, "up_sell")
     assert set(added["sku"]) == {f"s0{i}" for i in range(10)}  # s04 too: the rules remove it
     assert (added["anchor_sku"] == "s04").all()
-    assert (added["source"] == "context_popularity").all()
+    assert (added["source"] == "step_up").all()
     assert added["score"].isna().all()
     policy = RulePolicy(scope="up_sell")
     context = {"p00": Context(recent=("s04",))}
@@ -197,6 +197,8 @@ def test_up_sell_offers_the_basket_categorys_dearer_best_sellers(
     shown = lists.recommendations["sku"]
     assert len(shown) == 4
     assert set(shown) <= {"s05", "s06", "s07", "s08", "s09"}
+    assert (lists.recommendations["source"] == "step_up").all()  # their own rows re-anchored
+    assert (lists.recommendations["explanation"] == "A step up from Product s04").all()
 
 
 def test_the_skus_categories_are_looked_up_once_per_model_and_catalogue(

@@ -64,6 +64,7 @@ def test_one_sentence_per_source() -> None:
     assert explain_one("popularity") == "A customer favourite"
     assert explain_one("popularity_fallback") == "A customer favourite"
     assert explain_one("context_popularity", category="dairy") == "A favourite in dairy"
+    assert explain_one("step_up", anchor="Bread") == "A step up from Bread"
     assert explain_one("ease") == "Recommended for you"
     assert explain_one("als") == "Recommended for you"
     assert explain_one("pinned") == "Featured"

@@ -41,6 +41,7 @@ from shelfwise.recommend.two_stage import TwoStageRecommender
 _CATEGORIES: WeakKeyDictionary[
     TwoStageRecommender, tuple[Catalogue, NDArray[np.str_], NDArray[np.object_]]
 ] = WeakKeyDictionary()
+STEP_UP = "step_up"  # an up-sell's candidate: its basket sku's category, read "a step up"
 COLUMNS = ("person_id", "sku", "score", "source", "bought_before", "repurchase_days", "anchor_sku")
 
 
@@ -150,7 +151,8 @@ def _same_category(
             continue
         part = _from_category(model, person, str(category), depth, catalogue)
         if not part.empty:
-            parts.append(part.assign(anchor_sku=pd.Series([sku] * len(part), dtype="string")))
+            anchors = pd.Series([sku] * len(part), dtype="string")
+            parts.append(part.assign(anchor_sku=anchors, source=STEP_UP))
     if not parts:
         return pd.DataFrame()
     return pd.concat(parts, ignore_index=True).drop_duplicates("sku").reset_index(drop=True)

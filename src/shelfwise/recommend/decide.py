@@ -156,15 +156,15 @@ def _anchored_on_basket(
     ranked: pd.DataFrame, complements: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows of the persons' own lists that the basket's candidates name take the basket sku as
-    anchor, keeping their score (the cross-sell scope puts them first, "often bought with" it;
-    the up-sell scope prices them against it); the candidates their lists lack follow them."""
+    anchor and the candidates' source, keeping their score (the cross-sell scope puts them
+    first, "often bought with" it; the up-sell scope prices them against it, "a step up from"
+    it); the candidates their lists lack follow them."""
     own = ranked["person_id"].astype(str) + "\x00" + ranked["sku"].astype(str)
     offered = complements["person_id"].astype(str) + "\x00" + complements["sku"].astype(str)
     hit = own.isin(offered).to_numpy()
     if hit.any():
-        anchors = pd.Series(complements["anchor_sku"].to_numpy(), index=offered.to_numpy())
+        found = complements.set_index(offered.to_numpy()).loc[pd.Index(own[hit])]
         ranked = ranked.copy()
-        ranked.loc[hit, "anchor_sku"] = anchors.reindex(own[hit].to_numpy()).to_numpy()
-        if (complements["source"] == "co_purchase").all():  # cross-sell: "often bought with"
-            ranked.loc[hit, "source"] = "co_purchase"
+        ranked.loc[hit, "anchor_sku"] = found["anchor_sku"].to_numpy()
+        ranked.loc[hit, "source"] = found["source"].to_numpy()
     return ranked, complements[~offered.isin(own).to_numpy()]

@@ -74,6 +74,8 @@ def explain_one(
         return f"Similar to {anchor}" if anchor else "Similar to items you like"
     if source == "trending":
         return f"Popular in {category} right now" if category else "Popular right now"
+    if source == "step_up":  # up-sell: its basket sku's category, dearer than it
+        return f"A step up from {anchor}" if anchor else "A step up"
     if source == "context_popularity":  # the best sellers of the page's category
         return f"A favourite in {category}" if category else "A customer favourite"
     if source == "segment_popularity":
