@@ -353,7 +353,7 @@ def _serve(ws: Any, host: str, port: int) -> None:
 
     from shelfwise.serve.app import create_app
     from shelfwise.serve.auth import keys_file
-    from shelfwise.serve.merchandising import merchandising_file, read_merchandising
+    from shelfwise.serve.merchandising import MerchandisingError
     from shelfwise.serve.workspace import ChampionWatcher, keyring_of, tenant_from_workspace
     from shelfwise.tracing import configure
     from shelfwise.workspace import Workspace
@@ -366,11 +366,6 @@ def _serve(ws: Any, host: str, port: int) -> None:
     # process of its own) and other readers can open it beside the service.
     ws.close()
     ws = Workspace(ws.settings.model_copy(update={"analytic_read_only": True}))
-    try:  # before anything loads: a broken merchandising file is the user's to fix
-        read_merchandising(merchandising_file(ws.settings))
-    except ValueError as error:
-        console.print(f"[red]{escape(str(error))}[/red]")
-        raise typer.Exit(2) from error
     with console.status("loading the champion, the catalogue and the online features"):
         try:
             tenant = tenant_from_workspace(ws)
@@ -378,6 +373,9 @@ def _serve(ws: Any, host: str, port: int) -> None:
             _nothing_to_serve(folder, str(error).splitlines()[0], error)
         except LookupError as error:  # the tables are empty: no features to materialise
             _nothing_to_serve(folder, str(error), error)
+        except MerchandisingError as error:  # read first: the user's file to fix
+            console.print(f"[red]{escape(str(error))}[/red]")
+            raise typer.Exit(2) from error
         keys, made = keyring_of(ws)
     if made:
         console.print(f"made an admin API key for tenant {tenant.name!r}: {made}")

@@ -27,6 +27,10 @@ from shelfwise.settings import Settings
 PARTS = ("policy", "overrides")
 
 
+class MerchandisingError(ValueError):
+    """The merchandisers' file cannot be read: what is wrong, and in which file."""
+
+
 def merchandising_file(settings: Settings) -> Path:
     """``merchandising_file``, else the workspace's merchandising.json."""
     return Path(settings.merchandising_file or settings.workspace / "merchandising.json")
@@ -48,16 +52,4 @@ def read_merchandising(path: Path) -> tuple[RulePolicy, Overrides]:
             Overrides.from_dict(values.get("overrides") or {}),
         )
     except (ValueError, TypeError) as error:  # JSONDecodeError is a ValueError
-        raise ValueError(f"{path}: {error}") from None
-
-
-def with_blocks(overrides: Overrides, blocks: tuple[str, ...]) -> Overrides:
-    """``overrides`` with a request's own blocks added."""
-    if not blocks:
-        return overrides
-    return Overrides(
-        pins=overrides.pins,
-        blocks=(*overrides.blocks, *blocks),
-        person_pins=overrides.person_pins,
-        person_blocks=overrides.person_blocks,
-    )
+        raise MerchandisingError(f"{path}: {error}") from None

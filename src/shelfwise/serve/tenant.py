@@ -72,7 +72,6 @@ from shelfwise.serve.cache import CacheUnavailable, ResponseCache
 from shelfwise.serve.feedback import Attribution
 from shelfwise.serve.forecasts import ForecastRefused, forecast_routed
 from shelfwise.serve.group_commit import GroupCommit
-from shelfwise.serve.merchandising import with_blocks
 from shelfwise.serve.routing import Canary, Experiment
 from shelfwise.serve.schemas import (
     CatalogueChange,
@@ -423,7 +422,11 @@ class TenantRuntime:
             self.catalogue,
             replace(self.policy, scope=request.scope),
             basket=tuple(context.basket),
-            overrides=with_blocks(self.overrides, blocks),
+            overrides=(
+                replace(self.overrides, blocks=(*self.overrides.blocks, *blocks))
+                if blocks
+                else self.overrides
+            ),
             contexts=contexts,
         )
         self.admission.cost.observe(1, time.perf_counter() - started)

@@ -47,7 +47,10 @@ INVENTORY_SQL = """SELECT sku, store_id, on_hand, snapshot_at FROM inventory_sna
 
 
 def tenant_from_workspace(workspace: Workspace, name: str = TENANT) -> TenantRuntime:
+    """The tenant the workspace serves; :class:`MerchandisingError` first, before anything
+    loads, where its merchandising file cannot be read."""
     settings = workspace.settings
+    policy, overrides = read_merchandising(merchandising_file(settings))
     products = workspace.analytic.frame("SELECT * FROM products")
     inventory = workspace.analytic.frame(INVENTORY_SQL)
     catalogue = Catalogue.from_frame(products, inventory if len(inventory) else None)
@@ -66,7 +69,6 @@ def tenant_from_workspace(workspace: Workspace, name: str = TENANT) -> TenantRun
     shadow.refresh(workspace, store)
     segments = SegmentModels()
     segments.refresh(workspace, store)
-    policy, overrides = read_merchandising(merchandising_file(settings))
     return TenantRuntime(
         name,
         catalogue,
