@@ -194,10 +194,17 @@ def test_quickstart_builds_the_complete_journey_workspace(tmp_path: Path) -> Non
     assert recommender["ranker_features"] >= 80
     backtest = recommender["backtest"]
     assert backtest["ndcg@10"] > max(backtest["retrieval_ndcg@10"], backtest["popularity_ndcg@10"])
+    # The service's merchandising file, written for this data: fuel and coupons not shown.
+    merchandising = summary["merchandising"]
+    assert merchandising["written"] is True
+    assert {"FUEL", "COUPON/MISC ITEMS"} <= set(merchandising["excluded_categories"])
+    written = json.loads(Path(merchandising["file"]).read_text())
+    assert written["policy"]["excluded_categories"] == merchandising["excluded_categories"]
     again = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert again.returncode == 0
     second = last_json(again.stdout)
     assert len(second["skipped"]) == 9  # type: ignore[arg-type]
+    assert second["merchandising"]["written"] is False  # type: ignore[index]  # kept
     # Nothing new to link: the same persons, from an incremental run of the same model.
     assert second["identity"]["run"] == "incremental"  # type: ignore[index]
     assert second["identity"]["new_records"] == 0  # type: ignore[index]

@@ -22,3 +22,21 @@ def test_the_report_prints_checks_of_counts_rates_and_names() -> None:
     assert "ndcg@10=0.427, popularity=0.179" in text
     assert "FAIL version=3, alias=None" in text
     assert "orders 1,234" in text
+
+
+def test_the_report_says_where_the_merchandising_file_is() -> None:
+    report = QuickstartReport(workspace="/tmp/ws")
+    report.merchandising = {
+        "file": "/tmp/ws/merchandising.json",
+        "written": True,
+        "excluded_categories": ["FUEL", "KIOSK-GAS", "COUPON", "COUPON/MISC ITEMS"],
+    }
+    console = Console(record=True, width=200)
+    print_quickstart(console, report)
+    text = console.export_text()
+    assert "wrote /tmp/ws/merchandising.json, never recommending 4 departments" in text
+    assert "(FUEL, KIOSK-GAS, COUPON, ...)" in text
+    report.merchandising = {"file": "/tmp/ws/merchandising.json", "written": False}
+    console = Console(record=True, width=200)
+    print_quickstart(console, report)
+    assert "/tmp/ws/merchandising.json kept as it is" in console.export_text()

@@ -49,6 +49,7 @@ class QuickstartReport:
     features: dict[str, Any] = field(default_factory=dict)
     recommender: dict[str, Any] = field(default_factory=dict)
     forecaster: dict[str, Any] = field(default_factory=dict)
+    merchandising: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -118,6 +119,26 @@ def _load_complete_journey(
         )
 
 
+def _merchandising(workspace: Workspace) -> dict[str, Any]:
+    """The merchandisers' file the service reads, written where there is none: a policy that
+    leaves out The Complete Journey's lines that are not merchandise. Gasoline is its second
+    best seller; without this it was every stranger's second recommendation."""
+    from shelfwise.recommend.rules import RulePolicy
+    from shelfwise.serve.merchandising import merchandising_file, write_merchandising
+
+    path = merchandising_file(workspace.settings)
+    if path.exists():
+        return {"file": str(path), "written": False}
+    excluded = tuple(
+        dict.fromkeys(
+            complete_journey.NOT_MERCHANDISE_DEPARTMENTS
+            + complete_journey.NOT_MERCHANDISE_CATEGORIES
+        )
+    )
+    write_merchandising(path, RulePolicy(excluded_categories=excluded))
+    return {"file": str(path), "written": True, "excluded_categories": list(excluded)}
+
+
 def _check_expected(report: QuickstartReport) -> None:
     """The Complete Journey's published sizes: every source row is accounted for."""
     rows_in = {item.name: item.rows_in for item in report.loaded}
@@ -152,6 +173,7 @@ def run_quickstart(
     report.stage_seconds["load"] = round(time.perf_counter() - stage, 2)
 
     _check_expected(report)
+    report.merchandising = _merchandising(workspace)
 
     from shelfwise.identity.stage import resolve_complete_journey
 

@@ -18,6 +18,7 @@ from shelfwise.recommend.rules import (
     RulePolicy,
     _normalise,
     apply_rules,
+    shown,
 )
 
 # sku: (title, department, category, price, cost, sensitive_category)
@@ -143,6 +144,26 @@ def test_each_rule_can_be_relaxed_or_tightened(catalogue: Catalogue) -> None:
         "a2",
         "m1",
     }
+
+
+def test_excluded_categories_match_a_department_or_a_category(catalogue: Catalogue) -> None:
+    policy = RulePolicy(excluded_categories=("bakery", "milk"))  # a department, a category
+    overrides = Overrides(pins={"b2": 1})  # pinned or not, an excluded item never shows
+    result = apply_rules(candidates(EVERYTHING), catalogue, policy, k=10, overrides=overrides)
+    assert top(result.recommendations) == ["a2", "c1"]
+    removed = result.removed.set_index("sku")["rule"].astype(str).to_dict()
+    assert removed == {
+        "a1": "out_of_stock",
+        "h1": "sensitive_category",
+        "b1": "excluded_category",
+        "b2": "excluded_category",
+        "m1": "excluded_category",
+    }
+    # What the fallbacks read: the rules on the item alone, over catalogue rows.
+    rows = catalogue.index(list(PRODUCTS))
+    kept = dict(zip(PRODUCTS, shown(catalogue, policy, rows), strict=True))
+    assert [sku for sku, keep in kept.items() if keep] == ["a2", "c1"]
+    assert shown(catalogue, RulePolicy(), rows).sum() == 5  # a1 out of stock, h1 sensitive
 
 
 def test_unknown_skus_duplicates_and_basket_items_never_appear(catalogue: Catalogue) -> None:
@@ -392,12 +413,20 @@ def test_bad_input_is_named(catalogue: Catalogue) -> None:
         RulePolicy(scope="upsell")
     with pytest.raises(ValueError, match=r"\['pharmacy'\] not among"):
         RulePolicy(allowed_sensitive=("pharmacy",))
+    with pytest.raises(ValueError, match=r"excluded_categories: expected department or category"):
+        RulePolicy(excluded_categories=("fuel", 3))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"needs catalogue\.set_embeddings"):
         apply_rules(frame, catalogue, RulePolicy(diversity=0.2, similarity="embedding"), k=3)
 
 
 def test_policy_round_trips() -> None:
-    policy = RulePolicy(allowed_sensitive=("health",), scope="up_sell", margin=0.5, diversity=0.2)
+    policy = RulePolicy(
+        allowed_sensitive=("health",),
+        excluded_categories=("fuel",),
+        scope="up_sell",
+        margin=0.5,
+        diversity=0.2,
+    )
     assert RulePolicy.from_dict(policy.to_dict()) == policy
 
 

@@ -86,3 +86,27 @@ def test_every_answer_keeps_the_blocks_and_the_model_the_pins(
     tenant.overrides = Overrides(blocks=(best[0],), person_blocks={"p13": (best[1],)})
     assert best[0] not in [item["sku"] for item in ask("p14")["items"]]
     assert not {best[0], best[1]} & {item["sku"] for item in ask("p13")["items"]}
+
+
+def test_the_fallbacks_keep_the_policys_excluded_categories(
+    client: TestClient, runtimes: dict[str, TenantRuntime], as_: Callable[[str], dict[str, str]]
+) -> None:
+    """A shed request's best sellers pass the policy's rules on the item: an excluded category
+    (fuel, coupons) is never the stranger's second recommendation."""
+
+    def shed(person: str) -> list[str]:
+        body = {"person_id": person, "k": 5}
+        answer = client.post("/api/v1/recommendations", json=body, headers=as_("a_writer")).json()
+        assert answer["fallback"] == "popularity"
+        return [item["sku"] for item in answer["items"]]
+
+    tenant = runtimes["a"]
+    tenant.admission.max_in_flight = 0  # every request shed: the fallbacks answer
+    best = shed("p20")
+    catalogue = tenant.catalogue
+    category = str(catalogue.category[catalogue.index([best[1]])[0]])
+    tenant.policy = RulePolicy(excluded_categories=(category,))
+    after = shed("p21")
+    assert len(after) == 5
+    assert category not in {str(c) for c in catalogue.category[catalogue.index(after)]}
+    assert best[0] in after or str(catalogue.category[catalogue.index([best[0]])[0]]) == category

@@ -48,6 +48,16 @@ def print_quickstart(console: Console, report: QuickstartReport) -> None:
         _print_recommender(console, report.recommender)
     if report.forecaster:
         _print_forecaster(console, report.forecaster)
+    merchandising = report.merchandising
+    if merchandising.get("written"):
+        names = merchandising["excluded_categories"]
+        console.print(
+            f"merchandising: wrote {merchandising['file']}, never recommending "
+            f"{len(names)} departments and categories that are not merchandise "
+            f"({', '.join(names[:3])}, ...); edit it, then restart `shelfwise serve`"
+        )
+    elif merchandising:
+        console.print(f"merchandising: {merchandising['file']} kept as it is")
     checks = Table("check", "result", title="checks")
     for name, check in report.checks.items():
         mark = "[green]ok[/green]" if check["ok"] else "[red]FAIL[/red]"

@@ -35,6 +35,20 @@ WEEK_START = (
 )
 # Transaction times are in UTC; the stores (and the retailer's weeks) keep New York time.
 TIMEZONE = "America/New_York"
+# What the tills ring up but no customer should be recommended, nor a forecast learn from: fuel
+# (sold by the gallon in millions), coupons, gift cards, supplies and donations. Departments
+# and categories (``COUPON/MISC ITEMS`` holds the gasoline that FUEL does not, gift cards and
+# key rings).
+NOT_MERCHANDISE_DEPARTMENTS = (
+    "FUEL",
+    "KIOSK-GAS",
+    "MISCELLANEOUS",
+    "COUPON",
+    "CNTRL/STORE SUP",
+    "PROD-WHS SALES",
+    "CHARITABLE CONT",
+)
+NOT_MERCHANDISE_CATEGORIES = ("COUPON/MISC ITEMS", "COUPONS/STORE & MFG", "FUEL")
 AGE_RESTRICTED_CATEGORIES = (
     "BEERS/ALES", "DOMESTIC WINE", "IMPORTED WINE", "MISC WINE", "LIQUOR",
     "CIGARETTES", "CIGARS", "TOBACCO OTHER",

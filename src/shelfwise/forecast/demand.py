@@ -18,15 +18,18 @@ from typing import Literal
 import duckdb
 import pandas as pd
 
+from shelfwise.datasets.complete_journey import (
+    NOT_MERCHANDISE_CATEGORIES,
+    NOT_MERCHANDISE_DEPARTMENTS,
+)
 from shelfwise.forecast.panel import PERIOD, SERIES, TARGET
 
 Query = Callable[[str], pd.DataFrame]
 KNOWN = ("display_stores", "mailer_stores")  # planned ahead of the week: known covariates
 STATIC = ("department", "category")
-# Not demand a forecast should learn from: fuel is sold by the gallon in millions, coupons and
-# miscellaneous lines are not products.
-EXCLUDED_DEPARTMENTS = ("FUEL", "MISCELLANEOUS", "KIOSK-GAS")
-EXCLUDED_CATEGORIES = ("COUPON/MISC ITEMS",)
+# Not demand a forecast should learn from (The Complete Journey's names for them).
+EXCLUDED_DEPARTMENTS = NOT_MERCHANDISE_DEPARTMENTS
+EXCLUDED_CATEGORIES = NOT_MERCHANDISE_CATEGORIES
 GRAINS = {"week": "W-MON", "day": "D"}
 
 

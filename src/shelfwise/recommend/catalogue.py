@@ -140,6 +140,7 @@ class Catalogue:
         self.on_hand = number(on_hand, "on_hand")
         self.units_sold = number(units_sold, "units_sold")
         self.embeddings: NDArray[np.float32] | None = None
+        self._masks: dict[tuple[str, tuple[str, ...]], NDArray[np.bool_]] = {}
         self._index = pd.Index(self.skus.astype(object), dtype=object)
         # Per-store stock, kept only where it was reported per store: sorted keys, so that
         # one sku's stores are contiguous and its total is one slice sum.
@@ -238,6 +239,29 @@ class Catalogue:
 
     def __contains__(self, sku: object) -> bool:
         return sku in self._index
+
+    def sensitive_beyond(self, allowed: tuple[str, ...]) -> NDArray[np.bool_]:
+        """Per sku: of a sensitive category that is not in ``allowed``."""
+        return self._mask("sensitive", allowed)
+
+    def in_categories(self, names: tuple[str, ...]) -> NDArray[np.bool_]:
+        """Per sku: its department or its category is one of ``names``."""
+        return self._mask("categories", names)
+
+    def _mask(self, what: str, names: tuple[str, ...]) -> NDArray[np.bool_]:
+        """Masks over the hierarchy and sensitivity, which never change once the catalogue is
+        built: computed once per ``names`` (a million skus' text compared on every request
+        cost more than the rest of a fallback's answer)."""
+        mask = self._masks.get((what, names))
+        if mask is None:
+            if what == "sensitive":
+                sensitive = self.sensitive_category
+                mask = pd.notna(sensitive) & ~np.isin(sensitive.astype(str), list(names))
+            else:
+                mask = np.isin(self.department, list(names)) | np.isin(self.category, list(names))
+            mask = np.asarray(mask, dtype=bool)
+            self._masks[(what, names)] = mask
+        return mask
 
     def index(self, skus: Values | Iterable[Any]) -> NDArray[np.int64]:
         """Row position of each sku; -1 for a sku the catalogue does not know."""

@@ -8,8 +8,10 @@ audited. In order:
    (``not_in_catalogue``: its sensitivity cannot be checked), a repeated (person, sku) beyond
    its best score (``duplicate``), ``blocked`` by an override, already ``in_basket``,
    ``out_of_stock`` (stock known to be 0), ``below_margin`` (margin rate known to be under
-   ``min_margin_rate``) and a ``sensitive_category`` the policy does not allow. Unknown stock
-   or margin is not a reason to remove.
+   ``min_margin_rate``), a ``sensitive_category`` the policy does not allow and an
+   ``excluded_category`` (a department or category of things not to recommend: fuel, coupons,
+   gift cards). Unknown stock or margin is not a reason to remove. The rules on the item alone
+   (:func:`item_rules`) also keep the fallbacks' best sellers honest.
 2. The ``scope`` keeps the candidates the surface asked for (pins are exempt): ``cross_sell``,
    items of categories none of the basket's items are in, those anchored on a basket item
    first (an empty basket has nothing to complement); ``up_sell``, items of a basket item's or
@@ -53,6 +55,7 @@ RULES = (
     "out_of_stock",
     "below_margin",
     "sensitive_category",
+    "excluded_category",
     "scope",
     "max_per_category",
     "pin_beyond_k",
@@ -71,17 +74,21 @@ class RulePolicy(EstimatorSettings):
 
     ``min_margin_rate``: leave out items whose (price - cost) / price is known to be lower
     (None: off). ``allowed_sensitive``: sensitive categories that may be shown (none by
-    default). ``exclude_out_of_stock``: leave out items known to have no stock. ``scope``: one
-    of :data:`SCOPES`. ``relevance``, ``revenue``, ``margin``, ``turnover``: non-negative
-    weights of the objective, whose components are normalised per person (``normalise``:
-    "minmax" to [0, 1], or "rank", the share of the person's candidates ranked below) so that
-    weights compare. ``diversity``: MMR trade-off in [0, 1], 0 off. ``max_per_category``: at
-    most that many items of one category (None: off). ``similarity``: "category" (hierarchy)
-    or "embedding" (cosine of the catalogue's embeddings) for MMR.
+    default). ``excluded_categories``: departments or categories (the catalogue's names, at
+    either level) whose items are never shown: what the till sells but nobody should be
+    recommended (fuel, coupons, gift cards). ``exclude_out_of_stock``: leave out items known to
+    have no stock. ``scope``: one of :data:`SCOPES`. ``relevance``, ``revenue``, ``margin``,
+    ``turnover``: non-negative weights of the objective, whose components are normalised per
+    person (``normalise``: "minmax" to [0, 1], or "rank", the share of the person's candidates
+    ranked below) so that weights compare. ``diversity``: MMR trade-off in [0, 1], 0 off.
+    ``max_per_category``: at most that many items of one category (None: off).
+    ``similarity``: "category" (hierarchy) or "embedding" (cosine of the catalogue's
+    embeddings) for MMR.
     """
 
     min_margin_rate: float | None = None
     allowed_sensitive: tuple[str, ...] = ()
+    excluded_categories: tuple[str, ...] = ()
     exclude_out_of_stock: bool = True
     scope: str = "all"
     relevance: float = 1.0
@@ -96,6 +103,7 @@ class RulePolicy(EstimatorSettings):
     constraints: ClassVar[Constraints] = {
         "min_margin_rate": (None, Interval(None, 1.0)),
         "allowed_sensitive": (tuple,),
+        "excluded_categories": (tuple,),
         "exclude_out_of_stock": (bool,),
         "scope": (Options(SCOPES),),
         "relevance": (Interval(0, None),),
@@ -114,6 +122,12 @@ class RulePolicy(EstimatorSettings):
         if unknown:
             raise ValueError(
                 f"RulePolicy.allowed_sensitive: {unknown} not among {list(SENSITIVE_CATEGORIES)}"
+            )
+        names = self.excluded_categories
+        if not all(isinstance(name, str) and name for name in names):
+            raise ValueError(
+                f"RulePolicy.excluded_categories: expected department or category names, got "
+                f"{list(names)!r}"
             )
         if not all(np.isfinite(list(self.weights.values()))):
             raise ValueError(f"RulePolicy: objective weights must be finite, got {self.weights}")
@@ -211,13 +225,8 @@ def apply_rules(
     remove(~_best_of_each(key, rows.score), "duplicate")
     remove(np.isin(key, blocks[0] * stride + blocks[1]), "blocked")
     remove(np.isin(key, baskets[0] * stride + baskets[1]), "in_basket")
-    if policy.exclude_out_of_stock:
-        remove(catalogue.on_hand[item] <= 0, "out_of_stock")
-    if policy.min_margin_rate is not None:
-        remove(catalogue.margin_rate[item] < policy.min_margin_rate, "below_margin")
-    sensitive = catalogue.sensitive_category[item]
-    allowed = np.isin(sensitive.astype(str), list(policy.allowed_sensitive))
-    remove(pd.notna(sensitive) & ~allowed, "sensitive_category")
+    for mask, rule in item_rules(catalogue, policy, item):
+        remove(mask, rule)
     in_scope, priority = _scope(policy.scope, rows, catalogue, baskets)
     if pages and priority is None:
         priority = _on_page(pages, persons, rows, catalogue).astype(np.int64)
@@ -241,6 +250,31 @@ def apply_rules(
         }
     )
     return RuleResult(_output(final, rows, persons, objective, catalogue), removed_frame, policy)
+
+
+def item_rules(
+    catalogue: Catalogue, policy: RulePolicy, item: NDArray[np.int64]
+) -> list[tuple[NDArray[np.bool_], str]]:
+    """The hard rules that read the item alone, in their order: (removed, rule) per rule the
+    policy turns on, over the catalogue rows ``item``."""
+    out = []
+    if policy.exclude_out_of_stock:
+        out.append((catalogue.on_hand[item] <= 0, "out_of_stock"))
+    if policy.min_margin_rate is not None:
+        out.append((catalogue.margin_rate[item] < policy.min_margin_rate, "below_margin"))
+    out.append((catalogue.sensitive_beyond(policy.allowed_sensitive)[item], "sensitive_category"))
+    if policy.excluded_categories:
+        excluded = catalogue.in_categories(policy.excluded_categories)[item]
+        out.append((excluded, "excluded_category"))
+    return out
+
+
+def shown(catalogue: Catalogue, policy: RulePolicy, item: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """True for the catalogue rows ``item`` that no rule on the item alone removes."""
+    removed = np.zeros(len(item), dtype=bool)
+    for mask, _ in item_rules(catalogue, policy, item):
+        removed |= mask
+    return ~removed
 
 
 def _check_candidates(candidates: pd.DataFrame, policy: RulePolicy) -> None:

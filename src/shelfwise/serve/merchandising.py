@@ -12,7 +12,9 @@ service starts, both parts optional::
 :class:`~shelfwise.recommend.overrides.Overrides`: every decision applies them, a request's
 ``filters.exclude_skus`` adding to the blocks, and the fallbacks leave the blocked skus out too.
 No file: the defaults and no overrides. A file that cannot be read stops the service with what
-is wrong in it.
+is wrong in it. ``shelfwise quickstart`` writes one where there is none, whose policy leaves out
+The Complete Journey's lines that are not merchandise (fuel, coupons, gift cards:
+``excluded_categories``).
 """
 
 from __future__ import annotations
@@ -53,3 +55,10 @@ def read_merchandising(path: Path) -> tuple[RulePolicy, Overrides]:
         )
     except (ValueError, TypeError) as error:  # JSONDecodeError is a ValueError
         raise MerchandisingError(f"{path}: {error}") from None
+
+
+def write_merchandising(path: Path, policy: RulePolicy, overrides: Overrides | None = None) -> None:
+    """A merchandisers' file that :func:`read_merchandising` reads back as (policy, overrides),
+    every field of the policy written out, so that whoever edits it sees what it may set."""
+    values = {"policy": policy.to_dict(), "overrides": (overrides or Overrides()).to_dict()}
+    path.write_text(json.dumps(values, indent=2) + "\n")

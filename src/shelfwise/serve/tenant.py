@@ -456,12 +456,14 @@ class TenantRuntime:
             return []
         skus = served.model.items_[top[top >= 0]]
         blocked = self._blocked(request.subject)
-        return listed(self.catalogue, skus, "segment_popularity", request, blocked=blocked)
+        return listed(
+            self.catalogue, skus, "segment_popularity", request, blocked=blocked, policy=self.policy
+        )
 
     def _from_popularity(self, request: RecommendationRequest) -> list[dict[str, Any]]:
         skus, rows = self._popular
         blocked = self._blocked(request.subject)
-        return listed(self.catalogue, skus, "popularity", request, rows, blocked)
+        return listed(self.catalogue, skus, "popularity", request, rows, blocked, self.policy)
 
     def _blocked(self, person: str) -> tuple[str, ...]:
         """The merchandisers' blocks for ``person``: everyone's and their own."""
