@@ -18,9 +18,12 @@ import uvicorn
 
 from shelfwise.forecast.model import ForecasterSettings
 from shelfwise.forecast.stage import train_forecaster
+from shelfwise.recommend.overrides import Overrides
 from shelfwise.recommend.recommender_settings import RecommenderSettings
+from shelfwise.recommend.rules import RulePolicy
 from shelfwise.recommend.stage import purchase_log, train_recommender
 from shelfwise.serve.app import create_app
+from shelfwise.serve.merchandising import merchandising_file
 from shelfwise.serve.tenant import TenantRuntime
 from shelfwise.serve.workspace import ChampionWatcher, keyring_of, tenant_from_workspace
 from shelfwise.workspace import Workspace
@@ -153,6 +156,51 @@ def test_a_new_champion_is_swapped_in_without_a_restart(
     assert answer.status_code == 200, answer.text
     assert answer.json()["model_version"] == summary["version"]
     assert len(answer.json()["forecasts"]) == 2
+
+
+def test_the_merchandisers_edit_is_taken_up_without_a_restart(
+    served: tuple[str, str, TenantRuntime], shop_workspace: Workspace
+) -> None:
+    """An edit of the merchandising file counts from the watcher's next look: its excluded
+    category and its block leave the answers, the cached ones too; an edit that cannot be read
+    is counted and leaves the rules before it; no file, the defaults."""
+    base, key, tenant = served
+    watcher = ChampionWatcher(shop_workspace, tenant)
+    watcher.check()
+    person = str(purchase_log(shop_workspace)["person_id"].iloc[1])
+
+    def ask() -> dict[str, Any]:
+        with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as client:
+            body = {"person_id": person, "k": 5}
+            answer: dict[str, Any] = client.post("/api/v1/recommendations", json=body).json()
+            return answer
+
+    before = [item["sku"] for item in ask()["items"]]
+    assert ask()["cached"] is True
+    catalogue = tenant.catalogue
+    category = str(catalogue.category[catalogue.index([before[0]])[0]])
+    path = merchandising_file(shop_workspace.settings)
+    edit = {"policy": {"excluded_categories": [category]}, "overrides": {"blocks": [before[1]]}}
+    try:
+        path.write_text(json.dumps(edit))
+        assert watcher.check()
+        after = ask()
+        assert after["cached"] is False
+        assert after["fallback"] is None
+        skus = [item["sku"] for item in after["items"]]
+        assert len(skus) == 5
+        assert before[1] not in skus
+        assert category not in {str(c) for c in catalogue.category[catalogue.index(skus)]}
+        failed = tenant.faults["merchandising_file"]
+        path.write_text('{"policy": {"max_per_category": 0}}')
+        assert not watcher.check()
+        assert tenant.faults["merchandising_file"] == failed + 1
+        assert tenant.policy.excluded_categories == (category,)  # the rules before it stay
+    finally:
+        path.unlink(missing_ok=True)
+    assert watcher.check()
+    assert (tenant.policy, tenant.overrides) == (RulePolicy(), Overrides())
+    assert not watcher.check()  # nothing moved since
 
 
 def test_a_new_champion_that_fails_its_first_decision_is_not_served(

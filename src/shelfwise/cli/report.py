@@ -54,7 +54,7 @@ def print_quickstart(console: Console, report: QuickstartReport) -> None:
         console.print(
             f"merchandising: wrote {merchandising['file']}, never recommending "
             f"{len(names)} departments and categories that are not merchandise "
-            f"({', '.join(names[:3])}, ...); edit it, then restart `shelfwise serve`"
+            f"({', '.join(names[:3])}, ...); a running service takes up an edit within 10 s"
         )
     elif merchandising:
         console.print(f"merchandising: {merchandising['file']} kept as it is")

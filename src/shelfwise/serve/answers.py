@@ -49,8 +49,10 @@ class Served:
     facts: Mapping[str, Any] = field(default_factory=dict)  # load seconds, artefact bytes
 
 
-def cache_key(request: RecommendationRequest, served: Served) -> str:
-    return json.dumps([served.variant, served.version, request.model_dump(mode="json")])
+def cache_key(request: RecommendationRequest, served: Served, rules: int = 0) -> str:
+    """The request's key in the response cache: its variant, model version and revision of
+    the merchandising rules name it, so that an answer made under others is never read."""
+    return json.dumps([served.variant, served.version, rules, request.model_dump(mode="json")])
 
 
 def listed_frames(

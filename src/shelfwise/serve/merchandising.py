@@ -7,6 +7,10 @@ service starts, both parts optional::
      "overrides": {"pins": {"1082185": 1}, "blocks": ["6534178"],
                    "person_pins": {"P000000001": {"844179": 2}}, "person_blocks": {}}}
 
+A running ``shelfwise serve`` looks at the file every 10 s (beside the registry's champions)
+and decides under what it says from then on; an edit that cannot be read is logged and counted
+(``faults["merchandising_file"]``) and the rules read before stay.
+
 ``policy`` takes the fields of :class:`~shelfwise.recommend.rules.RulePolicy` (a request's
 ``scope`` replaces its scope), ``overrides`` those of
 :class:`~shelfwise.recommend.overrides.Overrides`: every decision applies them, a request's
@@ -62,3 +66,12 @@ def write_merchandising(path: Path, policy: RulePolicy, overrides: Overrides | N
     every field of the policy written out, so that whoever edits it sees what it may set."""
     values = {"policy": policy.to_dict(), "overrides": (overrides or Overrides()).to_dict()}
     path.write_text(json.dumps(values, indent=2) + "\n")
+
+
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """When the file was last written and its size (None: no file): what tells an edit."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime_ns, stat.st_size

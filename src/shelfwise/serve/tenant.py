@@ -43,6 +43,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from shelfwise.features.store import FeatureStore
@@ -53,7 +54,7 @@ from shelfwise.recommend.catalogue import Catalogue
 from shelfwise.recommend.cold_start import Context, categories_of
 from shelfwise.recommend.decide import decide
 from shelfwise.recommend.overrides import Overrides
-from shelfwise.recommend.rules import RulePolicy
+from shelfwise.recommend.rules import RulePolicy, shown
 from shelfwise.recommend.two_stage import TwoStageRecommender
 from shelfwise.serve.admission import Admission
 from shelfwise.serve.answers import (
@@ -128,6 +129,7 @@ class TenantRuntime:
         )
         self.policy = policy or RulePolicy()
         self.overrides = overrides or Overrides()  # the merchandisers' pins and blocks
+        self.rules_revision = 0  # how often the merchandising rules changed since the start
         self.deadline_seconds = deadline_seconds
         self._warned: dict[str, tuple[float, int]] = {}  # fault -> (last warned, held since)
         self.audit = audit
@@ -274,9 +276,10 @@ class TenantRuntime:
         """The cached answer, or the model's decision started (a future), or the fault that
         keeps the model out of it (missing, shed late, busy or slow)."""
         served = self.route(request)
-        plan = Plan(request, request_id, served, cache_key(request, served), time.perf_counter())
+        key = cache_key(request, served, self.rules_revision)
+        plan = Plan(request, request_id, served, key, time.perf_counter())
         cached = self._cached(plan.key)
-        if cached is not None and not self._in_stock(cached["items"]):
+        if cached is not None and not self._shown(cached["items"]):
             self.faults["cache_stale"] += 1  # an item went out of stock since: decide again
             cached = None
         if cached is not None:
@@ -371,7 +374,7 @@ class TenantRuntime:
             with self._lock:
                 remembered, stage = self._last_good.get(subject, "[]"), "last_good"
             items = json.loads(remembered)
-            kept = [item for item in items if self._in_stock([item])]
+            kept = [item for item in items if self._shown([item])]
             items = without(kept, request, self._blocked(subject))[: request.k]
         if not items:
             items, stage = self._from_segment(served, request), "segment_popularity"
@@ -442,10 +445,18 @@ class TenantRuntime:
         self.admission.cost.observe(len(persons), time.perf_counter() - started)
         return decision.recommendations, decision.removed
 
-    def _in_stock(self, items: list[dict[str, Any]]) -> bool:
-        """No item known to be out of stock now (a stock event may have come since)."""
-        on_hand = self.catalogue.on_hand_of([item["sku"] for item in items])
-        return not bool((on_hand <= 0).any())
+    def _shown(self, items: list[dict[str, Any]]) -> bool:
+        """No item that the policy's rules on the item remove now: out of stock (a stock event
+        may have come since), or of a category it excludes (the rules may have changed)."""
+        rows = self.catalogue.index([item["sku"] for item in items])
+        return bool((shown(self.catalogue, self.policy, np.maximum(rows, 0)) | (rows < 0)).all())
+
+    def set_merchandising(self, policy: RulePolicy, overrides: Overrides) -> None:
+        """The merchandisers' new rules, for every decision from now on; the answers cached
+        under the old ones are not read again (their keys name the rules' revision)."""
+        shown(self.catalogue, policy, np.zeros(0, dtype=np.int64))  # its masks, made now
+        self.policy, self.overrides = policy, overrides
+        self.rules_revision += 1
 
     def _from_segment(self, served: Served, request: RecommendationRequest) -> list[dict[str, Any]]:
         segment = request.context.segment

@@ -34,7 +34,12 @@ from shelfwise.recommend.two_stage import TwoStageRecommender
 from shelfwise.serve.audit import DecisionAudit
 from shelfwise.serve.auth import KeyRing, keys_file, new_key, write_keys
 from shelfwise.serve.cache import open_cache
-from shelfwise.serve.merchandising import merchandising_file, read_merchandising
+from shelfwise.serve.merchandising import (
+    MerchandisingError,
+    file_stamp,
+    merchandising_file,
+    read_merchandising,
+)
 from shelfwise.serve.segments import SegmentModels
 from shelfwise.serve.shadow import ShadowTraffic
 from shelfwise.serve.tenant import TenantRuntime
@@ -166,12 +171,17 @@ class ChampionWatcher:
     set-up and pass the deadline), swapped in one assignment, so no request is dropped or sees
     two models. A new champion that cannot be loaded, or fails that first decision, leaves the
     old one serving (logged, counted in ``faults["model_load"]`` or
-    ``faults["forecaster_load"]``; a shadow version in ``faults["shadow_load"]``)."""
+    ``faults["forecaster_load"]``; a shadow version in ``faults["shadow_load"]``). The
+    merchandisers' file is read again when it changes (:mod:`shelfwise.serve.merchandising`),
+    and one that cannot be read leaves the rules read before (``faults["merchandising_file"]``).
+    """
 
     def __init__(
         self, workspace: Workspace, tenant: TenantRuntime, interval_seconds: float = 10.0
     ) -> None:
         self.workspace, self.tenant, self.interval = workspace, tenant, interval_seconds
+        self._merchandising = merchandising_file(workspace.settings)
+        self._merchandising_stamp = file_stamp(self._merchandising)  # as the tenant read it
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="champion-watch", daemon=True)
 
@@ -181,8 +191,9 @@ class ChampionWatcher:
 
     def check(self) -> bool:
         """Look once; True when a new champion (of either model, or of a segment's model)
-        was swapped in, or the versions scoring in shadow changed (a challenger alias
-        moved)."""
+        was swapped in, the versions scoring in shadow changed (a challenger alias moved) or
+        the merchandisers' new rules were taken up."""
+        rules = self._check_merchandising()
         forecaster = self._check_forecaster()
         recommender = self._check_recommender()
         shadow = self.tenant.shadow
@@ -191,7 +202,22 @@ class ChampionWatcher:
         failed = segments.failures
         moved = segments.refresh(self.workspace, self.tenant.store)
         self.tenant.faults["segment_load"] += segments.failures - failed
-        return recommender or forecaster or shadows or moved
+        return recommender or forecaster or shadows or moved or rules
+
+    def _check_merchandising(self) -> bool:
+        stamp = file_stamp(self._merchandising)
+        if stamp == self._merchandising_stamp:
+            return False
+        self._merchandising_stamp = stamp
+        try:
+            policy, overrides = read_merchandising(self._merchandising)
+        except MerchandisingError as error:
+            self.tenant.faults["merchandising_file"] += 1
+            log.error("%s; still deciding under the rules read before", error)
+            return False
+        self.tenant.set_merchandising(policy, overrides)
+        log.warning("tenant %s decides under %s as edited", self.tenant.name, self._merchandising)
+        return True
 
     def _check_forecaster(self) -> bool:
         version = self.workspace.tracker.get_alias_version(FORECASTER, "champion")
