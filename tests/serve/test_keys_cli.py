@@ -50,7 +50,7 @@ def test_keys_are_made_listed_and_removed_by_name(tmp_path: Path) -> None:
     assert ana["key"] not in listed.output
     removed = keys(tmp_path, "remove", "ana")
     assert removed.exit_code == 0, removed.output
-    assert "restart it" in said(removed)
+    assert "a running service takes this up within 10 s" in said(removed)
     assert KeyRing.from_file(path).principal(ana["key"]) is None
     assert KeyRing.from_file(path).principal(bo["key"]) is not None
 

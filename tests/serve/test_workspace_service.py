@@ -15,6 +15,7 @@ import httpx
 import pandas as pd
 import pytest
 import uvicorn
+from fastapi.testclient import TestClient
 
 from shelfwise.forecast.model import ForecasterSettings
 from shelfwise.forecast.stage import train_forecaster
@@ -23,6 +24,7 @@ from shelfwise.recommend.recommender_settings import RecommenderSettings
 from shelfwise.recommend.rules import RulePolicy
 from shelfwise.recommend.stage import purchase_log, train_recommender
 from shelfwise.serve.app import create_app
+from shelfwise.serve.auth import KeyRing, keys_file, new_key, write_keys
 from shelfwise.serve.merchandising import merchandising_file
 from shelfwise.serve.tenant import TenantRuntime
 from shelfwise.serve.workspace import ChampionWatcher, keyring_of, tenant_from_workspace
@@ -201,6 +203,43 @@ def test_the_merchandisers_edit_is_taken_up_without_a_restart(
     assert watcher.check()
     assert (tenant.policy, tenant.overrides) == (RulePolicy(), Overrides())
     assert not watcher.check()  # nothing moved since
+
+
+def test_an_edited_keys_file_is_taken_up_without_a_restart(
+    served: tuple[str, str, TenantRuntime], shop_workspace: Workspace
+) -> None:
+    """A key added to the file counts from the watcher's next look, and a removed one is
+    refused; a file that cannot be read leaves the keys read before."""
+    _, _, tenant = served
+    path = keys_file(shop_workspace.settings)
+    saved = path.read_text()
+    keys = KeyRing.from_file(path)
+    watcher = ChampionWatcher(shop_workspace, tenant, keys=keys)
+    client = TestClient(create_app({tenant.name: tenant}, keys))  # no lifespan: tenant kept
+    person = str(purchase_log(shop_workspace)["person_id"].iloc[2])
+    late = new_key()
+
+    def status(key: str) -> int:
+        body = {"person_id": person, "k": 3}
+        headers = {"X-API-Key": key}
+        return client.post("/api/v1/recommendations", json=body, headers=headers).status_code
+
+    assert status(late) == 401
+    entry = {"name": "late", "key": late, "tenant": tenant.name, "roles": ["reader"]}
+    try:
+        write_keys(path, [*json.loads(saved), entry])
+        watcher.check()
+        assert status(late) == 200
+        failed = tenant.faults["keys_file"]
+        path.write_text("[{")
+        watcher.check()
+        assert tenant.faults["keys_file"] == failed + 1
+        assert status(late) == 200  # the keys read before it
+        path.write_text(saved)  # the late key removed
+        watcher.check()
+        assert status(late) == 401
+    finally:
+        path.write_text(saved)
 
 
 def test_a_new_champion_that_fails_its_first_decision_is_not_served(

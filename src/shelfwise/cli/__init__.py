@@ -413,7 +413,8 @@ def _serve(ws: Any, host: str, port: int) -> None:
             f'"display_stores": 50}}]}}\'',
             soft_wrap=True,  # one line, so that it pastes into a shell
         )
-    watcher = ChampionWatcher(ws, tenant).start()  # a promotion is served without a restart
+    # a promotion, an edited merchandising or keys file: taken up without a restart
+    watcher = ChampionWatcher(ws, tenant, keys=keys).start()
     tenant.warm_up()
     gc.collect()
     gc.freeze()  # what loading made lives as long as the service: no collection walks it again

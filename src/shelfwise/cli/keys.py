@@ -3,8 +3,8 @@ tenant.
 
 A key's name is who acts with it: the lifecycle records it as the reviewer of a version and as
 the proposer or approver of an experiment (two different names). A key is shown once, when it
-is made; the file is readable by its owner alone. A running service reads its keys when it
-starts: restart it for a new or removed key to count.
+is made; the file is readable by its owner alone. A running service reads the file again
+within 10 s of a change: a new key counts, and a removed one is refused, without a restart.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ app = typer.Typer(
     help="The service's API keys: names, roles and tenants (add, list, remove).",
     no_args_is_help=True,
 )
-RESTART = "a running service reads its keys when it starts: restart it for this to count"
+TAKEN_UP = "a running service takes this up within 10 s"
 
 
 def _file(workspace: Path | None) -> Path:
@@ -97,7 +97,7 @@ def add(
     key = new_key()
     roles = sorted(set(role))
     _write(path, [*entries, {"name": name, "key": key, "tenant": tenant, "roles": roles}])
-    console.print(f"made a key for {name!r} ({', '.join(roles)}, tenant {tenant!r}); {RESTART}")
+    console.print(f"made a key for {name!r} ({', '.join(roles)}, tenant {tenant!r}); {TAKEN_UP}")
     _emit({"name": name, "tenant": tenant, "roles": roles, "key": key})
 
 
@@ -114,5 +114,5 @@ def remove(
         known = ", ".join(e["name"] for e in entries) or "none"
         _refuse(f"no key named {name!r} in {path}; its keys: {known}")
     _write(path, kept)
-    console.print(f"removed the key {name!r}; {RESTART}")
+    console.print(f"removed the key {name!r}; {TAKEN_UP}")
     _emit({"removed": name})

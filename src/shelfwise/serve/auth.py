@@ -79,6 +79,11 @@ class KeyRing:
     def from_file(cls, path: Path | str) -> KeyRing:
         return cls(_file_entries(Path(path)))
 
+    def take(self, other: KeyRing) -> None:
+        """Accept ``other``'s keys from now on, and no others (one assignment: a request
+        checks its key against the old keys or the new, never a mix)."""
+        self._by_digest = other._by_digest
+
     def principal(self, key: str | None) -> Principal | None:
         if not key:
             return None

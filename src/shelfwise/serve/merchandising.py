@@ -66,12 +66,3 @@ def write_merchandising(path: Path, policy: RulePolicy, overrides: Overrides | N
     every field of the policy written out, so that whoever edits it sees what it may set."""
     values = {"policy": policy.to_dict(), "overrides": (overrides or Overrides()).to_dict()}
     path.write_text(json.dumps(values, indent=2) + "\n")
-
-
-def file_stamp(path: Path) -> tuple[int, int] | None:
-    """When the file was last written and its size (None: no file): what tells an edit."""
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return stat.st_mtime_ns, stat.st_size

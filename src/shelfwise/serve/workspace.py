@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from shelfwise.features.store import FeatureStore
@@ -36,7 +37,6 @@ from shelfwise.serve.auth import KeyRing, keys_file, new_key, write_keys
 from shelfwise.serve.cache import open_cache
 from shelfwise.serve.merchandising import (
     MerchandisingError,
-    file_stamp,
     merchandising_file,
     read_merchandising,
 )
@@ -173,15 +173,22 @@ class ChampionWatcher:
     old one serving (logged, counted in ``faults["model_load"]`` or
     ``faults["forecaster_load"]``; a shadow version in ``faults["shadow_load"]``). The
     merchandisers' file is read again when it changes (:mod:`shelfwise.serve.merchandising`),
-    and one that cannot be read leaves the rules read before (``faults["merchandising_file"]``).
+    and so is the API keys file where ``keys`` is given (a new key counts, a removed one is
+    refused, within ``interval_seconds``); a file that cannot be read leaves what was read
+    before (counted in ``faults["merchandising_file"]`` and ``faults["keys_file"]``).
     """
 
     def __init__(
-        self, workspace: Workspace, tenant: TenantRuntime, interval_seconds: float = 10.0
+        self,
+        workspace: Workspace,
+        tenant: TenantRuntime,
+        interval_seconds: float = 10.0,
+        keys: KeyRing | None = None,
     ) -> None:
         self.workspace, self.tenant, self.interval = workspace, tenant, interval_seconds
-        self._merchandising = merchandising_file(workspace.settings)
-        self._merchandising_stamp = file_stamp(self._merchandising)  # as the tenant read it
+        # as the tenant and the service read them
+        self._merchandising = _Edits(merchandising_file(workspace.settings))
+        self._keys, self._keys_file = keys, _Edits(keys_file(workspace.settings))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="champion-watch", daemon=True)
 
@@ -194,6 +201,7 @@ class ChampionWatcher:
         was swapped in, the versions scoring in shadow changed (a challenger alias moved) or
         the merchandisers' new rules were taken up."""
         rules = self._check_merchandising()
+        self._check_keys()
         forecaster = self._check_forecaster()
         recommender = self._check_recommender()
         shadow = self.tenant.shadow
@@ -205,18 +213,30 @@ class ChampionWatcher:
         return recommender or forecaster or shadows or moved or rules
 
     def _check_merchandising(self) -> bool:
-        stamp = file_stamp(self._merchandising)
-        if stamp == self._merchandising_stamp:
+        path = self._merchandising.path
+        if not self._merchandising.since_last_look():
             return False
-        self._merchandising_stamp = stamp
         try:
-            policy, overrides = read_merchandising(self._merchandising)
+            policy, overrides = read_merchandising(path)
         except MerchandisingError as error:
             self.tenant.faults["merchandising_file"] += 1
             log.error("%s; still deciding under the rules read before", error)
             return False
         self.tenant.set_merchandising(policy, overrides)
-        log.warning("tenant %s decides under %s as edited", self.tenant.name, self._merchandising)
+        log.warning("tenant %s decides under %s as edited", self.tenant.name, path)
+        return True
+
+    def _check_keys(self) -> bool:
+        path = self._keys_file.path
+        if self._keys is None or not self._keys_file.since_last_look():
+            return False
+        try:
+            self._keys.take(KeyRing.from_file(path))
+        except ValueError as error:
+            self.tenant.faults["keys_file"] += 1
+            log.error("%s: %s; still accepting the keys read before", path, error)
+            return False
+        log.warning("the service accepts the keys in %s as edited", path)
         return True
 
     def _check_forecaster(self) -> bool:
@@ -259,6 +279,26 @@ class ChampionWatcher:
                 self.check()
             except Exception:
                 log.exception("the champion watch failed; it will look again")
+
+
+class _Edits:
+    """Whether a file was written or removed since the last look (its time and size)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self._stamp = path, _stamp(path)
+
+    def since_last_look(self) -> bool:
+        stamp = _stamp(self.path)
+        edited, self._stamp = stamp != self._stamp, stamp
+        return edited
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 def keyring_of(workspace: Workspace) -> tuple[KeyRing, str | None]:
