@@ -164,6 +164,7 @@ def test_excluded_categories_match_a_department_or_a_category(catalogue: Catalog
     kept = dict(zip(PRODUCTS, shown(catalogue, policy, rows), strict=True))
     assert [sku for sku, keep in kept.items() if keep] == ["a2", "c1"]
     assert shown(catalogue, RulePolicy(), rows).sum() == 5  # a1 out of stock, h1 sensitive
+    assert shown(catalogue, policy, np.array([-1])).tolist() == [True]  # not in the catalogue
 
 
 def test_unknown_skus_duplicates_and_basket_items_never_appear(catalogue: Catalogue) -> None:

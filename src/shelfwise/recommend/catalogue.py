@@ -266,7 +266,7 @@ class Catalogue:
     def index(self, skus: Values | Iterable[Any]) -> NDArray[np.int64]:
         """Row position of each sku; -1 for a sku the catalogue does not know."""
         if isinstance(skus, list) and len(skus) <= FEW:
-            # A served list (a cached answer's stock check): a hash lookup per sku costs a
+            # A served list (a cached answer's check): a hash lookup per sku costs a
             # tenth of building an index of the few skus asked for.
             return np.fromiter((self._position(sku) for sku in skus), np.int64, len(skus))
         rows: NDArray[np.int64] = self._index.get_indexer(_as_index(skus)).astype(np.int64)
@@ -333,18 +333,6 @@ class Catalogue:
                 "turnover": _turnover(pick(self.units_sold), on_hand),
             }
         )
-
-    def on_hand_of(self, skus: Values | Iterable[Any]) -> NDArray[np.float64]:
-        """Units on hand of each sku asked for (NaN: unknown, or a sku not in the catalogue):
-        the stock check of a cached answer, without building :meth:`facts`."""
-        return self.on_hand_at(self.index(skus))
-
-    def on_hand_at(self, rows: NDArray[np.int64]) -> NDArray[np.float64]:
-        """Units on hand at catalogue ``rows`` (from :meth:`index`; NaN at -1)."""
-        on_hand: NDArray[np.float64] = np.where(
-            rows >= 0, self.on_hand[np.maximum(rows, 0)], np.nan
-        )
-        return on_hand
 
     def update_price(self, sku: str, price: float, *, cost: float | None = None) -> None:
         """Set one sku's price (and cost, when given; else the cost stays)."""

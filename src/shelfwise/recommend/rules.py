@@ -270,11 +270,13 @@ def item_rules(
 
 
 def shown(catalogue: Catalogue, policy: RulePolicy, item: NDArray[np.int64]) -> NDArray[np.bool_]:
-    """True for the catalogue rows ``item`` that no rule on the item alone removes."""
+    """True for the catalogue rows ``item`` that no rule on the item alone removes, and for
+    -1 (a sku the catalogue does not know: the fallbacks keep it)."""
+    known = item >= 0
     removed = np.zeros(len(item), dtype=bool)
-    for mask, _ in item_rules(catalogue, policy, item):
+    for mask, _ in item_rules(catalogue, policy, np.where(known, item, 0)):
         removed |= mask
-    return ~removed
+    return ~removed | ~known
 
 
 def _check_candidates(candidates: pd.DataFrame, policy: RulePolicy) -> None:

@@ -117,7 +117,7 @@ def listed(
     again and again looks them up once: on a catalogue of a million, looking up 500 skus took
     a third of the event loop's time at 200 shed requests a second."""
     rows = catalogue.index(skus) if rows is None else rows
-    kept = shown(catalogue, policy or RulePolicy(), np.maximum(rows, 0)) | (rows < 0)
+    kept = shown(catalogue, policy or RulePolicy(), rows)
     excluded = excluded_by(request, blocked)
     chosen: list[str] = []
     for sku in np.asarray(skus)[kept]:

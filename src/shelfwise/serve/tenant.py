@@ -449,7 +449,7 @@ class TenantRuntime:
         """No item that the policy's rules on the item remove now: out of stock (a stock event
         may have come since), or of a category it excludes (the rules may have changed)."""
         rows = self.catalogue.index([item["sku"] for item in items])
-        return bool((shown(self.catalogue, self.policy, np.maximum(rows, 0)) | (rows < 0)).all())
+        return bool(shown(self.catalogue, self.policy, rows).all())
 
     def set_merchandising(self, policy: RulePolicy, overrides: Overrides) -> None:
         """The merchandisers' new rules, for every decision from now on; the answers cached
