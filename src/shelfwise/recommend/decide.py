@@ -147,7 +147,8 @@ def _ranked(
         candidates = cold_candidates(model, cold, depth, catalogue)
         people = np.asarray(list(cold), dtype=str)
         parts.append(model.fill(ranked_columns(candidates), people, depth))
-    out = pd.concat(parts, ignore_index=True)
+    # Only the parts with rows: pandas will stop ignoring an empty one's dtypes.
+    out = pd.concat([part for part in parts if len(part)] or parts[:1], ignore_index=True)
     order = {p: i for i, p in enumerate(persons)}
     return out.assign(_o=out["person_id"].map(order)).sort_values(["_o", "rank"]).drop(columns="_o")
 
