@@ -45,6 +45,7 @@ from shelfwise.recommend.diversity import mmr_select
 from shelfwise.recommend.explain import objects, sentences
 from shelfwise.recommend.matrix import group_positions
 from shelfwise.recommend.overrides import Overrides
+from shelfwise.recommend.pins import linked_pins, place_pins
 
 SCOPES = ("all", "cross_sell", "up_sell", "discovery", "buy_again")
 RULES = (
@@ -236,7 +237,8 @@ def apply_rules(
     pool = np.flatnonzero(alive & ~pinned)
     chosen, capped = _choose(pool, rows, objective, priority, catalogue, policy, k, len(persons))
     remove(_mask(len(key), capped), "max_per_category")
-    final, beyond = _place_pins(chosen, np.flatnonzero(alive & pinned), rows, k)
+    pins = np.flatnonzero(alive & pinned)
+    final, beyond = place_pins(chosen, pins, rows.item, rows.pin, rows.person, k)
     remove(_mask(len(key), beyond), "pin_beyond_k")
 
     at = np.concatenate([np.zeros(0, np.int64)] + [i for i, _ in removed])
@@ -331,7 +333,7 @@ def _rows(
 ) -> _Rows:
     sku = _texts(candidates["sku"])
     item = catalogue.index(sku)
-    pin, extra = _linked_pins(person, item, persons, catalogue, overrides)
+    pin, extra = linked_pins(person, item, persons, catalogue, overrides)
     n = len(extra)
     return _Rows(
         person=np.concatenate([person, extra["person"].to_numpy(np.int64)]),
@@ -352,55 +354,6 @@ def _rows(
         ),
         pin=np.concatenate([pin, extra["position"].to_numpy(np.int64)]),
     )
-
-
-def _linked_pins(
-    person: NDArray[np.int64],
-    item: NDArray[np.int64],
-    persons: NDArray[np.object_],
-    catalogue: Catalogue,
-    overrides: Overrides,
-) -> tuple[NDArray[np.int64], pd.DataFrame]:
-    """Each candidate row's pinned position (0: none), and the pins that are no candidate's
-    (a sku the catalogue lacks included), which become rows of their own."""
-    if not overrides.pins and not overrides.person_pins:  # the usual case: nothing to link
-        return np.zeros(len(person), dtype=np.int64), _NO_PINS
-    pins = _pins(overrides, persons, catalogue)
-    stride = len(catalogue) + 1
-    linkable = pins[pins["item"] >= 0]
-    link_keys = pd.Index(linkable["person"] * stride + linkable["item"], dtype=np.int64)
-    link = np.where(item >= 0, link_keys.get_indexer(pd.Index(person * stride + item)), -1)
-    pin = np.append(linkable["position"].to_numpy(np.int64), 0)[link]  # -1 picks the 0
-    return pin, pins.drop(index=linkable.index[np.unique(link[link >= 0])])
-
-
-_NO_PINS = pd.DataFrame(
-    {
-        "person": np.empty(0, np.int64),
-        "sku": np.empty(0, object),
-        "position": np.empty(0, np.int64),
-        "item": np.empty(0, np.int64),
-    }
-)
-
-
-def _pins(overrides: Overrides, persons: NDArray[np.object_], catalogue: Catalogue) -> pd.DataFrame:
-    """Each person's pins (person code, sku, catalogue row, position); their own pin of a sku
-    replaces the global one."""
-    code = {person: i for i, person in enumerate(persons)}
-    everyone = [(p, sku, at, 0) for p in range(len(persons)) for sku, at in overrides.pins.items()]
-    own = [
-        (code[person], sku, at, 1)
-        for person, pins in overrides.person_pins.items()
-        if person in code
-        for sku, at in pins.items()
-    ]
-    frame = pd.DataFrame(everyone + own, columns=["person", "sku", "position", "level"])
-    frame = frame.sort_values("level", kind="stable").drop_duplicates(
-        ["person", "sku"], keep="last"
-    )
-    frame = frame.astype({"person": np.int64, "sku": object, "position": np.int64})
-    return frame.assign(item=catalogue.index(frame["sku"].astype(str))).reset_index(drop=True)
 
 
 def _per_person(
@@ -565,44 +518,6 @@ def _choose(
         -1,
     )
     return chosen, matrix[selection.capped]
-
-
-def _place_pins(
-    chosen: NDArray[np.int64], pins: NDArray[np.int64], rows: _Rows, k: int
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Rows of the final lists in (person, rank) order, and the pins that fall beyond k.
-
-    Pins of one person sorted by (position, sku) land at e_j = max(position_j, e_(j-1) + 1),
-    so e_j - j is the running maximum of position_j - j; the r-th chosen item then lands at
-    the r-th position no pin holds, r + #{j: e_j - j <= r}.
-    """
-    if not len(pins):  # the usual case: the chosen rows, person by person, as they are
-        return chosen[chosen >= 0], pins
-    order = np.lexsort((rows.item[pins], rows.pin[pins], rows.person[pins]))
-    pins = pins[order]
-    owner = rows.person[pins]
-    starts = np.searchsorted(owner, owner, side="left")
-    j = np.arange(len(pins)) - starts
-    shifted = pd.Series(rows.pin[pins] - j).groupby(owner).cummax().to_numpy(np.int64)
-    landing = shifted + j
-    beyond = landing > k
-    dropped, kept = pins[beyond], ~beyond
-    pins, owner, shifted, landing = pins[kept], owner[kept], shifted[kept], landing[kept]
-
-    person, rank = np.nonzero(chosen >= 0)
-    stride = k + 2
-    keys = owner * stride + shifted  # sorted: by owner, then non-decreasing shifted
-    r = rank + 1
-    before = np.searchsorted(keys, person * stride + r, side="right") - np.searchsorted(
-        keys, person * stride, side="right"
-    )
-    everyone = np.concatenate([chosen[person, rank], pins])
-    landing = np.concatenate([r + before, landing])
-    who = np.concatenate([person, owner])
-    order = np.lexsort((landing, who))
-    final, who = everyone[order], who[order]
-    position = group_positions(who)
-    return final[position < k], dropped
 
 
 def _output(

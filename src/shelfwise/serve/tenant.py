@@ -82,6 +82,7 @@ from shelfwise.serve.schemas import (
 )
 from shelfwise.serve.segments import SegmentModels
 from shelfwise.serve.shadow import ShadowTraffic
+from shelfwise.serve.updates import apply_catalogue_changes, event_rows
 from shelfwise.tracing import carried, span
 
 log = logging.getLogger("shelfwise.serve")
@@ -558,42 +559,13 @@ class TenantRuntime:
         online store's streaming sets at once."""
         if self.store is None:  # submitted only for a tenant with a store
             raise RuntimeError(f"tenant {self.name!r} has no online store")
-        rows = pd.DataFrame(
-            {
-                "person_id": [e.person_id for e in events],
-                "actor_id": [e.person_id or f"session:{e.session_id}" for e in events],
-                "sku": [e.sku for e in events],
-                "event_at": [e.occurred_at for e in events],
-                "kind": [e.kind for e in events],
-                "order_id": [e.order_id for e in events],
-                "quantity": [e.quantity for e in events],
-                "sales": [(e.price or 0.0) * e.quantity for e in events],
-                "device": [e.device for e in events],
-                "page": [e.page for e in events],
-            }
-        )
-        return self.store.ingest(rows)
+        return self.store.ingest(event_rows(events))
 
     # Stock and prices.
     def apply_changes(self, changes: list[CatalogueChange]) -> dict[str, Any]:
         """Stock and price changes into the catalogue the rules read, at once: the next
         decision sees them, and a cached one showing an item now out of stock is not served."""
-        applied, stale, unknown = 0, 0, []
-        for change in changes:
-            try:
-                if change.on_hand is not None:
-                    moment = None if change.at is None else pd.Timestamp(change.at)
-                    if not self.catalogue.update_stock(
-                        change.sku, change.on_hand, store_id=change.store_id, at=moment
-                    ):
-                        stale += 1
-                        continue
-                if change.price is not None:
-                    self.catalogue.update_price(change.sku, change.price, cost=change.cost)
-                applied += 1
-            except KeyError:
-                unknown.append(change.sku)
-        return {"applied": applied, "stale": stale, "unknown_skus": unknown}
+        return apply_catalogue_changes(self.catalogue, changes)
 
     def close(self) -> None:
         self.admission.close()
